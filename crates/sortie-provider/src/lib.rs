@@ -1,0 +1,1 @@
+//! sortie-provider: machines for jobs (STUB).

@@ -1,0 +1,1 @@
+//! sortie-store: durable deliveries, jobs, instances, leases (STUB).

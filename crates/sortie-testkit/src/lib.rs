@@ -1,0 +1,4 @@
+//! sortie-testkit: test-only helpers — fake forges, a moto server, PostgreSQL databases.
+
+pub mod moto;
+pub mod postgres;

@@ -1,0 +1,1 @@
+//! Starts a moto server on loopback for tests (STUB).

@@ -1,0 +1,1 @@
+//! Gives each test its own PostgreSQL database or schema (STUB).
