@@ -89,6 +89,27 @@ pub fn is_workflow_file(flavor: Flavor, dir: &str, path: &str) -> bool {
     rest.ends_with(".yml") || rest.ends_with(".yaml")
 }
 
+/// Selects, from every file path in a repository (relative, `/`-separated), the workflow files
+/// `flavor` reads, sorted. Only the first workflow folder that exists is used: Gitea reads
+/// `.github/workflows` only when `.gitea/workflows` is absent (`ListWorkflows`), never both.
+pub fn select_workflow_files<S: AsRef<str>>(flavor: Flavor, paths: &[S]) -> Vec<String> {
+    for dir in flavor.workflow_dirs() {
+        let prefix = format!("{dir}/");
+        if !paths.iter().any(|p| p.as_ref().starts_with(&prefix)) {
+            continue;
+        }
+        let mut files: Vec<String> = paths
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|p| is_workflow_file(flavor, dir, p))
+            .map(String::from)
+            .collect();
+        files.sort();
+        return files;
+    }
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,11 +125,60 @@ mod tests {
     fn workflow_files() {
         // GitHub: no sub-folders (docs: "You must store workflow files in the .github/workflows
         // directory"); Gitea walks the tree recursively.
-        assert!(is_workflow_file(Flavor::Github, ".github/workflows", ".github/workflows/ci.yml"));
-        assert!(!is_workflow_file(Flavor::Github, ".github/workflows", ".github/workflows/sub/ci.yml"));
-        assert!(is_workflow_file(Flavor::Gitea, ".gitea/workflows", ".gitea/workflows/sub/ci.yaml"));
-        assert!(!is_workflow_file(Flavor::Gitea, ".gitea/workflows", ".gitea/workflows/README.md"));
-        assert!(!is_workflow_file(Flavor::Gitea, ".gitea/workflows", ".gitea/workflowsx/a.yml"));
+        assert!(is_workflow_file(
+            Flavor::Github,
+            ".github/workflows",
+            ".github/workflows/ci.yml"
+        ));
+        assert!(!is_workflow_file(
+            Flavor::Github,
+            ".github/workflows",
+            ".github/workflows/sub/ci.yml"
+        ));
+        assert!(is_workflow_file(
+            Flavor::Gitea,
+            ".gitea/workflows",
+            ".gitea/workflows/sub/ci.yaml"
+        ));
+        assert!(!is_workflow_file(
+            Flavor::Gitea,
+            ".gitea/workflows",
+            ".gitea/workflows/README.md"
+        ));
+        assert!(!is_workflow_file(
+            Flavor::Gitea,
+            ".gitea/workflows",
+            ".gitea/workflowsx/a.yml"
+        ));
+    }
+
+    // Source: go-gitea/gitea modules/actions/workflows.go `ListWorkflows` (fallback only when
+    // `.gitea/workflows` is absent); DESIGN.md forge facts for Forgejo.
+    #[test]
+    fn only_the_first_existing_folder_is_read() {
+        let paths = [
+            ".gitea/workflows/a.yml",
+            ".github/workflows/b.yml",
+            ".github/workflows/sub/c.yml",
+        ];
+        assert_eq!(
+            select_workflow_files(Flavor::Gitea, &paths),
+            vec![".gitea/workflows/a.yml"]
+        );
+        assert_eq!(
+            select_workflow_files(Flavor::Github, &paths),
+            vec![".github/workflows/b.yml"]
+        );
+        assert_eq!(
+            select_workflow_files(Flavor::Forgejo, &paths),
+            vec![".github/workflows/b.yml", ".github/workflows/sub/c.yml"]
+        );
+        let forgejo = [".forgejo/workflows/x.yaml", ".gitea/workflows/a.yml"];
+        assert_eq!(
+            select_workflow_files(Flavor::Forgejo, &forgejo),
+            vec![".forgejo/workflows/x.yaml"]
+        );
+        assert!(select_workflow_files(Flavor::Github, &["src/main.rs"]).is_empty());
     }
 
     #[test]

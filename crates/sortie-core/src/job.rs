@@ -78,7 +78,10 @@ impl JobKey {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl fmt::Display for JobKey {
@@ -86,11 +89,27 @@ impl fmt::Display for JobKey {
     /// `gitea:octo/app:push/<sha>/.gitea/workflows/ci.yml/build/0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JobKey::WorkflowJob { forge, repo, run_id, run_attempt, job_id } => {
+            JobKey::WorkflowJob {
+                forge,
+                repo,
+                run_id,
+                run_attempt,
+                job_id,
+            } => {
                 write!(f, "{forge}:{repo}:run/{run_id}/{run_attempt}/job/{job_id}")
             }
-            JobKey::Push { forge, repo, commit, workflow, job, matrix_index } => {
-                write!(f, "{forge}:{repo}:push/{commit}/{workflow}/{job}/{matrix_index}")
+            JobKey::Push {
+                forge,
+                repo,
+                commit,
+                workflow,
+                job,
+                matrix_index,
+            } => {
+                write!(
+                    f,
+                    "{forge}:{repo}:push/{commit}/{workflow}/{job}/{matrix_index}"
+                )
             }
         }
     }
@@ -131,7 +150,10 @@ impl JobState {
 
     /// Terminal states absorb every later event.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled | JobState::TimedOut)
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled | JobState::TimedOut
+        )
     }
 
     /// The snake_case name used in the store, API and CLI.
@@ -237,7 +259,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn key() -> JobKey {
-        JobKey::WorkflowJob { forge: Flavor::Github, repo: "octo/app".into(), run_id: 42, run_attempt: 1, job_id: 7 }
+        JobKey::WorkflowJob {
+            forge: Flavor::Github,
+            repo: "octo/app".into(),
+            run_id: 42,
+            run_attempt: 1,
+            job_id: 7,
+        }
     }
 
     #[test]
@@ -260,17 +288,35 @@ mod tests {
             matrix_index: i,
         };
         assert_ne!(mk("build", 0).runner_name(1), mk("build", 1).runner_name(1));
-        assert_ne!(mk("build", 0).runner_name(1), mk("deploy", 0).runner_name(1));
+        assert_ne!(
+            mk("build", 0).runner_name(1),
+            mk("deploy", 0).runner_name(1)
+        );
     }
 
     #[test]
     fn happy_path() {
         let s = JobState::Queued;
-        assert_eq!(s.apply(JobEvent::Launch), Transition::To(JobState::Launching));
-        assert_eq!(JobState::Launching.apply(JobEvent::Started), Transition::To(JobState::Running));
-        assert_eq!(JobState::Running.apply(JobEvent::Succeeded), Transition::To(JobState::Completed));
-        assert_eq!(JobState::Running.apply(JobEvent::Requeue), Transition::To(JobState::Queued));
-        assert!(matches!(JobState::Completed.apply(JobEvent::Started), Transition::Ignored(_)));
+        assert_eq!(
+            s.apply(JobEvent::Launch),
+            Transition::To(JobState::Launching)
+        );
+        assert_eq!(
+            JobState::Launching.apply(JobEvent::Started),
+            Transition::To(JobState::Running)
+        );
+        assert_eq!(
+            JobState::Running.apply(JobEvent::Succeeded),
+            Transition::To(JobState::Completed)
+        );
+        assert_eq!(
+            JobState::Running.apply(JobEvent::Requeue),
+            Transition::To(JobState::Queued)
+        );
+        assert!(matches!(
+            JobState::Completed.apply(JobEvent::Started),
+            Transition::Ignored(_)
+        ));
     }
 
     fn any_event() -> impl Strategy<Value = JobEvent> {
@@ -286,10 +332,12 @@ mod tests {
     }
 
     fn run(events: &[JobEvent]) -> JobState {
-        events.iter().fold(JobState::Queued, |s, e| match s.apply(*e) {
-            Transition::To(n) => n,
-            _ => s,
-        })
+        events
+            .iter()
+            .fold(JobState::Queued, |s, e| match s.apply(*e) {
+                Transition::To(n) => n,
+                _ => s,
+            })
     }
 
     proptest! {

@@ -30,22 +30,38 @@ pub struct Route {
 impl Route {
     /// A route to a provider.
     pub fn provider(target: impl Into<String>, reason: impl Into<String>) -> Self {
-        Route { kind: RouteKind::Provider, target: Some(target.into()), reason: reason.into() }
+        Route {
+            kind: RouteKind::Provider,
+            target: Some(target.into()),
+            reason: reason.into(),
+        }
     }
 
     /// A route to a warm pool.
     pub fn pool(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Route { kind: RouteKind::Pool, target: Some(name.into()), reason: reason.into() }
+        Route {
+            kind: RouteKind::Pool,
+            target: Some(name.into()),
+            reason: reason.into(),
+        }
     }
 
     /// A job sortie deliberately leaves alone.
     pub fn skip(reason: impl Into<String>) -> Self {
-        Route { kind: RouteKind::Skip, target: None, reason: reason.into() }
+        Route {
+            kind: RouteKind::Skip,
+            target: None,
+            reason: reason.into(),
+        }
     }
 
     /// A job that cannot be served.
     pub fn unroutable(reason: impl Into<String>) -> Self {
-        Route { kind: RouteKind::Unroutable, target: None, reason: reason.into() }
+        Route {
+            kind: RouteKind::Unroutable,
+            target: None,
+            reason: reason.into(),
+        }
     }
 
     /// True when a machine will be provided (provider or pool).

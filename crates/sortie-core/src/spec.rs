@@ -32,7 +32,10 @@ impl From<Range> for [u32; 2] {
 
 impl From<[u32; 2]> for Range {
     fn from(a: [u32; 2]) -> Self {
-        Range { min: a[0], max: a[1] }
+        Range {
+            min: a[0],
+            max: a[1],
+        }
     }
 }
 
@@ -121,7 +124,9 @@ impl FromStr for Backend {
             "local" => Ok(Backend::Local),
             "ec2" => Ok(Backend::Ec2),
             "k8s" | "kubernetes" => Ok(Backend::K8s),
-            other => Err(format!("unknown backend {other:?}: expected ec2, k8s or local")),
+            other => Err(format!(
+                "unknown backend {other:?}: expected ec2, k8s or local"
+            )),
         }
     }
 }

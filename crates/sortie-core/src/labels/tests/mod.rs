@@ -1,0 +1,4 @@
+mod grammar;
+mod props;
+mod routing;
+mod routing_config;

@@ -1,0 +1,1 @@
+//! sortie-forge: GitHub and Gitea/Forgejo APIs behind one `Forge` trait (being built).

@@ -1,0 +1,1 @@
+//! sortie-server: the axum app, ingest, admin API, dispatcher and sweeper loops (being built).

@@ -1,0 +1,1 @@
+//! Fake GitHub and Gitea/Forgejo HTTP servers (being built).
