@@ -13,7 +13,7 @@ use std::hint::black_box;
 /// A realistic workflow: branch and path filters, a matrix with an expression in runs-on, plain
 /// and sized labels. Every fourth file does not trigger (docs-only paths).
 fn workflow(i: usize) -> String {
-    let paths = if i % 4 == 0 {
+    let paths = if i.is_multiple_of(4) {
         "['docs/**']"
     } else {
         "['src/**', '**.go', '!**_test.go']"

@@ -1,1 +1,81 @@
-//! sortie-forge: GitHub and Gitea/Forgejo APIs behind one `Forge` trait (being built).
+//! # sortie-forge
+//!
+//! GitHub and Gitea/Forgejo behind one [`Forge`] trait: fetch workflow files at a commit, compare
+//! two commits, mint one-time runner credentials, list and delete runners, and hand out a
+//! short-lived git credential for one repository.
+//!
+//! Module map:
+//! - [`github`]: github.com and Enterprise Server; GitHub App authentication (RS256 JWT →
+//!   installation access token, cached) or a personal access token; JIT runner configs.
+//! - [`gitea`]: Gitea and Forgejo (`/api/v1`); registration tokens, Forgejo's ephemeral runner
+//!   registration API.
+//! - [`push`]: push mode — fetch workflows at the pushed commit, work out the changed files, and
+//!   call [`sortie_core::plan::plan`].
+//! - [`cleanup`]: which runners are spent (pure), and deleting them.
+//! - [`ratelimit`]: reading `Retry-After` / `X-RateLimit-*` (pure) and the bounded backoff policy.
+//! - [`clock`]: the clock and sleeper every wait goes through, so tests control time.
+//! - [`error`]: [`ForgeError`], written for the operator.
+//!
+//! Nothing here decides *what* to run; that is `sortie-core`. This crate only talks to forges.
+
+pub mod cleanup;
+pub mod clock;
+mod contents;
+pub mod error;
+pub mod gitea;
+pub mod github;
+mod http;
+pub mod push;
+pub mod ratelimit;
+mod types;
+
+pub use error::ForgeError;
+pub use types::{
+    GitCredential, RepoRef, Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret,
+};
+
+use async_trait::async_trait;
+use sortie_core::forge::Flavor;
+
+/// One forge: the operations sortie needs from GitHub, Gitea or Forgejo. Object-safe, so the
+/// server holds `Arc<dyn Forge>` per configured forge.
+#[async_trait]
+pub trait Forge: Send + Sync {
+    /// Whose semantics this forge follows (workflow folders, trigger rules).
+    fn flavor(&self) -> Flavor;
+
+    /// The workflow files the forge itself would read at `commit`, as `(path, content)` sorted by
+    /// path: GitHub `.github/workflows` (no sub-folders); Gitea `.gitea/workflows` recursively,
+    /// falling back to `.github/workflows` only when the first is absent; Forgejo
+    /// `.forgejo/workflows` first.
+    async fn workflow_files(
+        &self,
+        repo: &RepoRef,
+        commit: &str,
+    ) -> Result<Vec<(String, String)>, ForgeError>;
+
+    /// The files changed between `base` and `head` (compare API), deduplicated in first-seen order.
+    async fn changed_files(
+        &self,
+        repo: &RepoRef,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<String>, ForgeError>;
+
+    /// A one-time credential for one runner that serves one job: a JIT config (GitHub), an
+    /// ephemeral runner registration (Forgejo ≥ 15) or a registration token (Gitea).
+    async fn runner_credential(
+        &self,
+        request: &RunnerRequest,
+    ) -> Result<RunnerCredential, ForgeError>;
+
+    /// Every self-hosted runner registered at `scope` (all pages).
+    async fn list_runners(&self, scope: &RunnerScope) -> Result<Vec<Runner>, ForgeError>;
+
+    /// Deletes one runner registration. Deleting one that is already gone is not an error.
+    async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), ForgeError>;
+
+    /// A credential that lets a job's machine clone `repo` (read only), as short-lived as the forge
+    /// allows; `None` when the forge's own per-job token must be relied on instead.
+    async fn git_credential(&self, repo: &RepoRef) -> Result<Option<GitCredential>, ForgeError>;
+}

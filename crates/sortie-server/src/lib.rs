@@ -1,1 +1,28 @@
-//! sortie-server: the axum app, ingest, admin API, dispatcher and sweeper loops (being built).
+//! # sortie-server
+//!
+//! The HTTP side of sortie: webhook ingest and planning after the answer.
+//!
+//! ```text
+//! POST /webhooks/{github,gitea}, /webhook
+//!   │  webhook::inspect — secret set? signature (constant time), delivery id, event, JSON  → 401/400
+//!   ▼
+//! ingest::Ingest — one writer task, batches in one transaction (group commit)       → 202 / 200 dup
+//!   ▼ (after the commit)
+//! planner::Planner — workflow_job → job rows (route, settle, lifecycle events); recovery sweep
+//! ```
+//!
+//! Modules: [`config`] (the typed, layered configuration), [`signature`] (HMAC-SHA256),
+//! [`webhook`] (what a request is, pure), [`ingest`] (group commit), [`planner`] (deliveries →
+//! jobs), [`app`] (routes), [`server`] (run and stop), [`shutdown`] (signals).
+
+pub mod app;
+pub mod config;
+pub mod ingest;
+pub mod planner;
+pub mod server;
+pub mod shutdown;
+pub mod signature;
+pub mod webhook;
+
+pub use config::{ConfigError, Overrides, Settings};
+pub use server::{run, Options, RunningServer};

@@ -1,7 +1,11 @@
 //! `sortie`: one fresh, short-lived machine per CI job. The one binary; each subcommand lives in
 //! its own module and keeps I/O at this edge so the decisions stay in `sortie-core`.
 
+mod bench_cmd;
+mod config_cmd;
+mod migrate_cmd;
 mod plan_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +22,14 @@ struct Cli {
 enum Command {
     /// Explain offline which workflows an event triggers, their jobs, specs and routes.
     Plan(plan_cmd::PlanArgs),
+    /// Serve the webhook routes (and health) until SIGTERM or ctrl-c.
+    Serve(serve_cmd::ServeArgs),
+    /// Configuration: `sortie config check` prints the effective settings, secrets redacted.
+    Config(config_cmd::ConfigArgs),
+    /// Bring the database up to this build's schema.
+    Migrate(migrate_cmd::MigrateArgs),
+    /// Benchmarks that print figures: `sortie bench ingest`.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// An error whose message is for the operator; exit code 2 means "unusable input".
@@ -36,6 +48,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
+        Command::Config(args) => config_cmd::run(&args),
+        Command::Migrate(args) => migrate_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -124,6 +124,16 @@ impl Default for RoutingConfig {
 /// The seed dispatcher's label map (tinqs/ci README, "Dispatcher (Lambda)" table, and the
 /// `runs-on: host` jobs its dispatcher leaves to a standing runner).
 pub fn seed_label_map() -> BTreeMap<String, LabelRule> {
+    seed_labels().clone()
+}
+
+/// The seed map, built once: `rule` looks labels up in it for every job.
+fn seed_labels() -> &'static BTreeMap<String, LabelRule> {
+    static SEED: std::sync::OnceLock<BTreeMap<String, LabelRule>> = std::sync::OnceLock::new();
+    SEED.get_or_init(build_seed_label_map)
+}
+
+fn build_seed_label_map() -> BTreeMap<String, LabelRule> {
     let typed = |t: &str| LabelRule {
         instance_type: Some(t.into()),
         ..LabelRule::default()
@@ -155,7 +165,7 @@ impl RoutingConfig {
         };
         find(&self.labels).or_else(|| {
             if self.seed_labels {
-                find(&seed_label_map())
+                find(seed_labels())
             } else {
                 None
             }

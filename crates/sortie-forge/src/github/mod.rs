@@ -1,0 +1,207 @@
+//! GitHub (github.com and Enterprise Server): App or personal-access-token authentication,
+//! workflow files, compare, JIT runner configs, runner clean-up, repository-scoped git tokens.
+//!
+//! REST endpoints (GitHub docs, REST API reference, version 2022-11-28):
+//! - `GET /repos/{o}/{r}/installation`, `GET /orgs/{org}/installation`,
+//!   `POST /app/installations/{id}/access_tokens` ("Apps");
+//! - `GET /repos/{o}/{r}/contents/{path}?ref=`, `GET /repos/{o}/{r}/compare/{base}...{head}`;
+//! - `POST /repos/{o}/{r}/actions/runners/generate-jitconfig`,
+//!   `POST /orgs/{org}/actions/runners/generate-jitconfig`, `GET …/actions/runners`,
+//!   `DELETE …/actions/runners/{runner_id}` ("Self-hosted runners").
+
+pub mod auth;
+mod runners;
+
+use crate::clock::Clock;
+use crate::contents;
+use crate::error::ForgeError;
+use crate::http::{Api, Auth};
+use crate::ratelimit::RetryPolicy;
+use crate::types::{
+    GitCredential, RepoRef, Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret,
+};
+use crate::Forge;
+use async_trait::async_trait;
+use auth::{AppAuth, Target};
+use sortie_core::forge::Flavor;
+use std::sync::Arc;
+
+/// github.com's API.
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+
+/// How sortie authenticates to GitHub.
+#[derive(Debug, Clone)]
+pub enum GithubAuth {
+    /// A GitHub App (preferred): short-lived installation tokens, narrowed per use.
+    App {
+        /// The App's id (or client id), the JWT's `iss`.
+        app_id: String,
+        /// The App's private key, PEM.
+        private_key_pem: Secret,
+        /// A fixed installation; `None` looks it up per repository or organisation.
+        installation_id: Option<u64>,
+    },
+    /// A personal access token (fallback). It never leaves sortie: no git credential is derived
+    /// from it.
+    Token(Secret),
+}
+
+/// Settings of one GitHub connection.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    /// API base: [`GITHUB_API_URL`], or `https://HOST/api/v3` for Enterprise Server.
+    pub api_url: String,
+    /// Credentials.
+    pub auth: GithubAuth,
+    /// Runner group for organisation runners when the request names none (1 = Default).
+    pub default_runner_group_id: u64,
+    /// Rate-limit and retry bounds.
+    pub retry: RetryPolicy,
+}
+
+impl GithubConfig {
+    /// github.com with `auth` and default bounds.
+    pub fn new(auth: GithubAuth) -> GithubConfig {
+        GithubConfig {
+            api_url: GITHUB_API_URL.into(),
+            auth,
+            default_runner_group_id: 1,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+enum Credentials {
+    App(AppAuth),
+    Token(Secret),
+}
+
+/// A GitHub connection. Cheap to share: hold it in an `Arc<dyn Forge>`.
+pub struct GithubForge {
+    api: Api,
+    creds: Credentials,
+    default_runner_group_id: u64,
+}
+
+impl std::fmt::Debug for GithubForge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubForge")
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubForge {
+    /// Connects (lazily: no call is made until needed). Fails on a bad URL or private key.
+    pub fn new(config: GithubConfig, clock: Arc<dyn Clock>) -> Result<GithubForge, ForgeError> {
+        let api = Api::new(&config.api_url, "GitHub", clock, config.retry)?
+            .with_accept("application/vnd.github+json")
+            .with_header("X-GitHub-Api-Version", "2022-11-28");
+        let creds = match config.auth {
+            GithubAuth::App {
+                app_id,
+                private_key_pem,
+                installation_id,
+            } => Credentials::App(AppAuth::new(
+                &app_id,
+                private_key_pem.expose(),
+                installation_id,
+            )?),
+            GithubAuth::Token(t) => Credentials::Token(t),
+        };
+        Ok(GithubForge {
+            api,
+            creds,
+            default_runner_group_id: config.default_runner_group_id,
+        })
+    }
+
+    async fn auth(&self, target: Target<'_>) -> Result<Auth, ForgeError> {
+        match &self.creds {
+            Credentials::App(app) => app.auth_for(&self.api, target).await,
+            Credentials::Token(t) => Ok(Auth {
+                header: format!("Bearer {}", t.expose()),
+                scope: "personal access token".into(),
+            }),
+        }
+    }
+
+    async fn scope_auth(&self, scope: &RunnerScope) -> Result<Auth, ForgeError> {
+        match scope {
+            RunnerScope::Repo(r) => self.auth(Target::Repo(r)).await,
+            RunnerScope::Org { org, .. } => self.auth(Target::Org(org)).await,
+            RunnerScope::Instance => Err(instance_unsupported()),
+        }
+    }
+}
+
+fn instance_unsupported() -> ForgeError {
+    ForgeError::Unsupported {
+        forge: "GitHub",
+        what: "instance-wide runners; register runners for a repository or an organisation".into(),
+    }
+}
+
+#[async_trait]
+impl Forge for GithubForge {
+    fn flavor(&self) -> Flavor {
+        Flavor::Github
+    }
+
+    async fn workflow_files(
+        &self,
+        repo: &RepoRef,
+        commit: &str,
+    ) -> Result<Vec<(String, String)>, ForgeError> {
+        let auth = self.auth(Target::Repo(repo)).await?;
+        contents::workflow_files(&self.api, &auth, Flavor::Github, repo, commit).await
+    }
+
+    async fn changed_files(
+        &self,
+        repo: &RepoRef,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<String>, ForgeError> {
+        let auth = self.auth(Target::Repo(repo)).await?;
+        contents::changed_files(&self.api, &auth, repo, base, head).await
+    }
+
+    async fn runner_credential(
+        &self,
+        request: &RunnerRequest,
+    ) -> Result<RunnerCredential, ForgeError> {
+        let auth = self.scope_auth(&request.scope).await?;
+        runners::jit_config(&self.api, &auth, request, self.default_runner_group_id).await
+    }
+
+    async fn list_runners(&self, scope: &RunnerScope) -> Result<Vec<Runner>, ForgeError> {
+        let auth = self.scope_auth(scope).await?;
+        runners::list(&self.api, &auth, scope).await
+    }
+
+    async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), ForgeError> {
+        let auth = self.scope_auth(scope).await?;
+        runners::delete(&self.api, &auth, scope, runner_id).await
+    }
+
+    /// An installation token narrowed to `repo` and `contents: read`, expiring within the hour.
+    /// With a personal access token there is none: a PAT is long-lived and never goes to a
+    /// machine; jobs clone with their own `GITHUB_TOKEN`.
+    async fn git_credential(&self, repo: &RepoRef) -> Result<Option<GitCredential>, ForgeError> {
+        let Credentials::App(app) = &self.creds else {
+            return Ok(None);
+        };
+        let installation = app.installation(&self.api, Target::Repo(repo)).await?;
+        let t = app.token(&self.api, installation, Some(repo)).await?;
+        Ok(Some(GitCredential {
+            username: "x-access-token".into(),
+            password: t.token,
+            expires_at: Some(t.expires_at),
+            scope: format!("contents:read on {repo} only"),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! Plain data passed through the [`Forge`](crate::Forge) trait.
+
+use crate::error::ForgeError;
+use serde::Serialize;
+use sortie_core::job::JobKey;
+use std::fmt;
+use time::OffsetDateTime;
+
+/// A secret string (token, JIT config). `Debug` and `Display` never show it, so it cannot leak
+/// into logs by accident; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl Serialize for Secret {
+    /// Serialises as a placeholder: a secret never ends up in JSON by accident.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// A repository, `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RepoRef {
+    /// User or organisation.
+    pub owner: String,
+    /// Repository name.
+    pub name: String,
+}
+
+impl RepoRef {
+    /// A repository from its two parts.
+    pub fn new(owner: impl Into<String>, name: impl Into<String>) -> RepoRef {
+        RepoRef {
+            owner: owner.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parses `owner/name` (the payloads' `repository.full_name`).
+    pub fn parse(full_name: &str) -> Result<RepoRef, ForgeError> {
+        match full_name.split_once('/') {
+            Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+                Ok(RepoRef::new(o, n))
+            }
+            _ => Err(ForgeError::Config {
+                message: format!("{full_name:?} is not a repository name of the form owner/name"),
+            }),
+        }
+    }
+
+    /// `owner/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+}
+
+impl fmt::Display for RepoRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Where a runner is registered: which jobs it may take.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum RunnerScope {
+    /// Jobs of one repository.
+    Repo(RepoRef),
+    /// Jobs of every repository of an organisation. On GitHub, `runner_group_id` picks the runner
+    /// group (1 is the default group).
+    Org {
+        /// Organisation login.
+        org: String,
+        /// GitHub runner group; ignored by Gitea.
+        runner_group_id: Option<u64>,
+    },
+    /// The whole instance (Gitea/Forgejo site administrator only).
+    Instance,
+}
+
+impl fmt::Display for RunnerScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunnerScope::Repo(r) => write!(f, "repository {r}"),
+            RunnerScope::Org { org, .. } => write!(f, "organisation {org}"),
+            RunnerScope::Instance => f.write_str("the whole instance"),
+        }
+    }
+}
+
+/// What a runner credential is requested for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunnerRequest {
+    /// Where the runner registers.
+    pub scope: RunnerScope,
+    /// Runner name: [`JobKey::runner_name`], deterministic per job and attempt, so a retried call
+    /// and the clean-up both recognise it.
+    pub name: String,
+    /// Labels the runner announces (the job's `runs-on`).
+    pub labels: Vec<String>,
+    /// GitHub's `work_folder` (relative to the runner directory).
+    pub work_folder: String,
+}
+
+impl RunnerRequest {
+    /// The request for `job` at `attempt`, named by [`JobKey::runner_name`].
+    pub fn for_job(
+        job: &JobKey,
+        attempt: u32,
+        scope: RunnerScope,
+        labels: Vec<String>,
+    ) -> RunnerRequest {
+        RunnerRequest {
+            scope,
+            name: job.runner_name(attempt),
+            labels,
+            work_folder: "_work".into(),
+        }
+    }
+}
+
+/// A one-time runner credential, handed to exactly one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunnerCredential {
+    /// GitHub just-in-time configuration: `./run.sh --jitconfig <encoded_jit_config>`. Registers
+    /// an ephemeral runner that takes one job and is removed.
+    JitConfig {
+        /// The registered runner's id (for clean-up).
+        runner_id: u64,
+        /// The registered runner's name.
+        runner_name: String,
+        /// The encoded configuration; contains the runner's credentials.
+        encoded_jit_config: Secret,
+    },
+    /// Forgejo ≥ 15: a runner registered through the API with `ephemeral: true`; run it with
+    /// `forgejo-runner one-job --uuid … --token-url file:…`. Forgejo removes it after one job.
+    EphemeralRunner {
+        /// Forgejo's base URL the runner connects to.
+        instance_url: String,
+        /// Runner id (for clean-up).
+        runner_id: u64,
+        /// Runner UUID.
+        uuid: String,
+        /// The runner's own secret token.
+        token: Secret,
+        /// Runner name.
+        runner_name: String,
+        /// Labels to pass with `--label`.
+        labels: Vec<String>,
+    },
+    /// Gitea: a registration token for `act_runner register --ephemeral --token …`. It is
+    /// scope-wide and reusable until rotated (Gitea has no one-time token), so the agent must use
+    /// it once at boot and drop it.
+    RegistrationToken {
+        /// Gitea's base URL.
+        instance_url: String,
+        /// The registration token.
+        token: Secret,
+        /// Runner name to register with.
+        runner_name: String,
+        /// Labels to register with.
+        labels: Vec<String>,
+    },
+}
+
+impl RunnerCredential {
+    /// The runner name this credential registers.
+    pub fn runner_name(&self) -> &str {
+        match self {
+            RunnerCredential::JitConfig { runner_name, .. }
+            | RunnerCredential::EphemeralRunner { runner_name, .. }
+            | RunnerCredential::RegistrationToken { runner_name, .. } => runner_name,
+        }
+    }
+
+    /// The runner id when the forge assigned one at issue time.
+    pub fn runner_id(&self) -> Option<u64> {
+        match self {
+            RunnerCredential::JitConfig { runner_id, .. }
+            | RunnerCredential::EphemeralRunner { runner_id, .. } => Some(*runner_id),
+            RunnerCredential::RegistrationToken { .. } => None,
+        }
+    }
+}
+
+/// A self-hosted runner as the forge lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Runner {
+    /// Forge-assigned id.
+    pub id: u64,
+    /// Runner name.
+    pub name: String,
+    /// False when the forge reports the runner offline.
+    pub online: bool,
+    /// Running a job right now.
+    pub busy: bool,
+    /// Label names.
+    pub labels: Vec<String>,
+}
+
+/// A credential for cloning one repository over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitCredential {
+    /// HTTP user name (`x-access-token` for GitHub installation tokens).
+    pub username: String,
+    /// The password / token.
+    pub password: Secret,
+    /// When the forge stops accepting it; `None` when it does not expire by itself.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// What the credential can reach, for the operator.
+    pub scope: String,
+}

@@ -1,0 +1,169 @@
+//! `sortie serve`, `sortie config check` and `sortie migrate` as an operator runs them.
+
+mod serve_common;
+
+use serve_common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn config_check_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sortie.toml");
+    std::fs::write(
+        &file,
+        "listen = \"0.0.0.0:9000\"\n[github]\nwebhook_secret = \"file-secret-value\"\n",
+    )
+    .unwrap();
+    let out = sortie()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env("SORTIE_ADMIN_TOKEN", "admin-secret-value")
+        .env(
+            "SORTIE_DATABASE_URL",
+            "postgres://sortie:db-secret-value@db/sortie",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("listen = \"0.0.0.0:9000\""), "{stdout}");
+    assert!(
+        stdout.contains("postgres://sortie:***@db/sortie"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("admin_token = \"<redacted>\""), "{stdout}");
+    assert!(
+        stdout.contains("SORTIE_GITEA_WEBHOOK_SECRET"),
+        "says the unset Gitea secret closes its route: {stdout}"
+    );
+    assert!(!stdout.contains("secret-value"), "{stdout}");
+}
+
+#[test]
+fn config_check_refuses_an_invalid_configuration_with_a_clear_message() {
+    // (environment, file contents, fragments of the message)
+    type Row = (
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static [&'static str],
+    );
+    let rows: [Row; 3] = [
+        (
+            &[("SORTIE_LISTEN", "everywhere")],
+            "",
+            &["listen", "SORTIE_LISTEN", "127.0.0.1:8080"],
+        ),
+        (&[], "provider = \"gcp\"\n", &["provider", "local, ec2"]),
+        (
+            &[],
+            "[gitea]\nsecret = \"x\"\n",
+            &["not valid", "unknown field"],
+        ),
+    ];
+    for (env, text, fragments) in rows {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sortie.toml");
+        std::fs::write(&file, text).unwrap();
+        let mut cmd = sortie();
+        cmd.args(["config", "check", "--config"]).arg(&file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        for f in fragments {
+            assert!(stderr.contains(f), "{f:?} not in {stderr:?}");
+        }
+    }
+    let out = sortie()
+        .args(["config", "check", "--config", "/no/such/file.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.toml"));
+}
+
+#[test]
+fn migrate_creates_the_schema_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    for _ in 0..2 {
+        let out = sortie()
+            .args(["migrate", "--database", &db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    }
+    assert!(dir.path().join("m.db").exists());
+}
+
+#[test]
+fn serve_without_configuration_says_so_in_its_first_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sortie()
+        .arg("serve")
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    });
+    let line = first.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("using the defaults"), "{line}");
+    assert!(line.contains("127.0.0.1:8080"), "{line}");
+    assert!(line.contains("sqlite://./sortie.db"), "{line}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_after_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut server = Server::start(&db);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        send(&client, &server.url, "term-1", b"{}").await.unwrap(),
+        202
+    );
+    let status = server.sigterm();
+    assert!(status.success(), "graceful exit: {status:?}");
+    let logs = server.drain_logs().join("\n");
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+    assert!(logs.contains("stopped"), "{logs}");
+    let store = sortie_store::open(&db).await.unwrap();
+    let stored = store.list_recent_deliveries(10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
