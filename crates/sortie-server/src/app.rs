@@ -1,4 +1,4 @@
-//! The axum router: webhook routes and health. Handlers are thin: `webhook::inspect` decides,
+//! The axum router: webhook routes, the admin API's EC2 event route and health. Handlers are thin: `webhook::inspect` decides,
 //! the handler stores through the group-commit writer and answers.
 
 use crate::config::Secret;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub github_secret: Option<Secret>,
     /// `gitea.webhook_secret` (Gitea and Forgejo).
     pub gitea_secret: Option<Secret>,
+    /// `admin_token`: the bearer token of the admin API under `/api/v1/`; `None` keeps it closed.
+    pub admin_token: Option<Secret>,
 }
 
 /// The HTTP routes (DESIGN.md, "Operator interface").
@@ -36,6 +38,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/webhooks/gitea", post(gitea))
         // The seed dispatcher's URL shape: Gitea and Forgejo posted to `/webhook`.
         .route("/webhook", post(gitea))
+        // Admin API: EC2 interruption events from an EventBridge API destination.
+        .route("/api/v1/events/ec2", post(crate::interruption::ec2_event))
         .layer(DefaultBodyLimit::max(max_body_bytes));
     Router::new()
         .merge(webhooks)

@@ -13,11 +13,15 @@
 //!
 //! Modules: [`config`] (the typed, layered configuration), [`signature`] (HMAC-SHA256),
 //! [`webhook`] (what a request is, pure), [`ingest`] (group commit), [`planner`] (deliveries →
-//! jobs), [`app`] (routes), [`server`] (run and stop), [`shutdown`] (signals).
+//! jobs), [`admin`] (the admin API's bearer token), [`interruption`] (`POST /api/v1/events/ec2`:
+//! EC2 spot warnings and state changes requeue jobs), [`app`] (routes), [`server`] (run and
+//! stop), [`shutdown`] (signals).
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod ingest;
+pub mod interruption;
 pub mod planner;
 pub mod server;
 pub mod shutdown;

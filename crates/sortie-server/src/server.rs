@@ -67,6 +67,7 @@ pub async fn run(
         store,
         github_secret: settings.github.webhook_secret.clone(),
         gitea_secret: settings.gitea.webhook_secret.clone(),
+        admin_token: settings.admin_token.clone(),
     };
     let app = router(state, settings.max_body_bytes);
     let served = axum::serve(listener, app)
