@@ -18,6 +18,7 @@
 //! - [`trigger`]: does a workflow's `on:` fire for an event, and why (or why not).
 //! - [`labels`], [`spec`], [`route`], [`catalog`]: labels → `RunnerSpec` → `Route`.
 //! - [`job`]: job identity and the job state machine.
+//! - [`secret`]: [`secret::Secret`], a value that never prints.
 //! - [`plan`]: everything above joined into one [`plan::Plan`], the output of `sortie plan`.
 
 pub mod catalog;
@@ -30,6 +31,7 @@ pub mod matrix;
 pub mod pattern;
 pub mod plan;
 pub mod route;
+pub mod secret;
 pub mod spec;
 pub mod trigger;
 pub mod workflow;

@@ -6,35 +6,7 @@ use sortie_core::job::JobKey;
 use std::fmt;
 use time::OffsetDateTime;
 
-/// A secret string (token, JIT config). `Debug` and `Display` never show it, so it cannot leak
-/// into logs by accident; [`Secret::expose`] is the one way to read it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
-    }
-}
-
-impl Serialize for Secret {
-    /// Serialises as a placeholder: a secret never ends up in JSON by accident.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
+pub use sortie_core::secret::Secret;
 
 /// A repository, `owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -26,33 +26,7 @@ pub const DEFAULT_PROVIDER: &str = "local";
 /// payloads", docs.github.com: "Payloads are capped at 25 MB").
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-/// A secret value (webhook secret, admin token). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it (HMAC key, token comparison).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use sortie_core::secret::Secret;
 
 /// Settings of one forge family's webhook route.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
