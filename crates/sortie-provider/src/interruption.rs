@@ -130,32 +130,12 @@ mod tests {
 
     // The example from https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html
     // with its placeholders (`yyyy-mm-ddThh:mm:ssZ`, `action`) filled in.
-    const SPOT_DOC_EXAMPLE: &str = r#"{
-        "version": "0",
-        "id": "12345678-1234-1234-1234-123456789012",
-        "detail-type": "EC2 Spot Instance Interruption Warning",
-        "source": "aws.ec2",
-        "account": "123456789012",
-        "time": "2021-11-11T21:29:54Z",
-        "region": "us-east-2",
-        "resources": ["arn:aws:ec2:us-east-2a:instance/i-1234567890abcdef0"],
-        "detail": {
-            "instance-id": "i-1234567890abcdef0",
-            "instance-action": "terminate"
-        }
-    }"#;
+    const SPOT_DOC_EXAMPLE: &str =
+        include_str!("../../../fixtures/aws/spot-interruption-warning.json");
 
     // The example from https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html
-    const STATE_DOC_EXAMPLE: &str = r#"{
-        "id":"7bf73129-1428-4cd3-a780-95db273d1602",
-        "detail-type":"EC2 Instance State-change Notification",
-        "source":"aws.ec2",
-        "account":"123456789012",
-        "time":"2021-11-11T21:29:54Z",
-        "region":"us-east-1",
-        "resources":["arn:aws:ec2:us-east-1:123456789012:instance/i-1234567890abcdef0"],
-        "detail":{"instance-id":"i-1234567890abcdef0","state":"pending"}
-    }"#;
+    const STATE_DOC_EXAMPLE: &str =
+        include_str!("../../../fixtures/aws/instance-state-change.json");
 
     const T: u64 = 1_636_666_194; // 2021-11-11T21:29:54Z
 
