@@ -48,10 +48,14 @@ async fn every_acknowledged_delivery_survives_sigkill_exactly_once() {
         }));
     }
     // Kill mid-stream: once a few hundred deliveries were acknowledged.
-    eventually("300 deliveries acknowledged", || {
-        let n = acked.lock().unwrap().len();
-        async move { (n >= 300).then_some(()) }
-    })
+    sortie_testkit::eventually(
+        "300 deliveries acknowledged",
+        Duration::from_secs(15),
+        || {
+            let n = acked.lock().unwrap().len();
+            async move { (n >= 300).then_some(()) }
+        },
+    )
     .await;
     server.sigkill();
     for s in senders {

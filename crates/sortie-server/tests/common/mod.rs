@@ -9,7 +9,6 @@ use sortie_server::config::Settings;
 use sortie_server::signature::sign_hex;
 use sortie_server::{Options, Overrides, RunningServer};
 use sortie_store::{Delivery, DeliveryId, Store, StoredDelivery};
-use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -206,7 +205,7 @@ impl TestApp {
     pub async fn processed_outcome(&self, forge: Flavor, id: &str) -> String {
         let store = self.store.clone();
         let id = id.to_string();
-        eventually("delivery processed", || {
+        sortie_testkit::eventually("delivery processed", Duration::from_secs(10), || {
             let (store, id) = (store.clone(), id.clone());
             async move {
                 store
@@ -227,25 +226,6 @@ impl TestApp {
             "the server task ended before the test stopped it"
         );
         server.stop().await.expect("graceful stop");
-    }
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, failing after 10 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -3,9 +3,6 @@
 
 #![allow(dead_code)]
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -135,9 +132,10 @@ impl Drop for Server {
 
 /// `sha256=<hex>` of `body` under [`SECRET`], as GitHub signs.
 pub fn github_signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        sortie_testkit::forge::webhook::hmac_sha256_hex(SECRET, body)
+    )
 }
 
 /// Sends one signed GitHub `ping` delivery; the HTTP status.
@@ -156,23 +154,4 @@ pub async fn send(
         .send()
         .await
         .map(|r| r.status().as_u16())
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, failing after 15 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
