@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 /// The forge whose behaviour a decision mirrors. GitHub and Gitea differ in how they read workflow
 /// folders and combine push filters; Forgejo follows Gitea except for its own workflow folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// github.com and GitHub Enterprise Server.

@@ -21,6 +21,7 @@
 //! - [`secret`]: [`secret::Secret`], a value that never prints.
 //! - [`plan`]: everything above joined into one [`plan::Plan`], the output of `sortie plan`.
 
+pub mod agent;
 pub mod catalog;
 pub mod event;
 pub mod expr;

@@ -58,6 +58,20 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A DynamoDB request failed (the `dynamodb://` backend).
+    #[error(
+        "DynamoDB request failed while {action}: {detail} — check the table exists (`sortie \
+         migrate` creates it), the AWS region and credentials, and that the role may use the table"
+    )]
+    Dynamo {
+        /// What the store was doing.
+        action: &'static str,
+        /// The SDK's error with its causes, on one line.
+        detail: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored value could not be read back.
     #[error(
         "stored {what} {value:?} cannot be read ({detail}) — was this database written by a newer \
@@ -88,6 +102,14 @@ pub enum StoreError {
     /// No runner registration with this id.
     #[error("runner registration {0} does not exist")]
     RegistrationNotFound(RegistrationId),
+    /// The backend does not implement this operation yet.
+    #[error("the {backend} store does not support {operation} yet — use sqlite:// or postgres://")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// The operation.
+        operation: &'static str,
+    },
     /// A second machine for the same job attempt (invariant: one machine per job attempt).
     #[error(
         "job {job} attempt {attempt} already has instance {existing}; refusing to record {new} — \

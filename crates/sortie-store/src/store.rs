@@ -5,11 +5,13 @@
 
 use crate::error::StoreError;
 use crate::types::{
-    Applied, ClaimedJob, Delivery, DeliveryId, DeliveryInsert, HistoryEntry, Instance,
-    InstanceFilter, InstanceId, InstanceState, Job, JobCreate, JobFilter, JobId, NewInstance,
-    NewJob, NewRegistration, Pool, Registration, RegistrationId, RegistrationState, StoredDelivery,
+    AgentSession, Applied, ClaimedJob, Delivery, DeliveryId, DeliveryInsert, HistoryEntry,
+    Instance, InstanceFilter, InstanceId, InstanceState, Job, JobCreate, JobFilter, JobId,
+    NewInstance, NewJob, NewRegistration, Pool, Redeem, Registration, RegistrationId,
+    RegistrationState, StoredDelivery,
 };
 use async_trait::async_trait;
+use sortie_core::agent::AgentPhase;
 use sortie_core::forge::Flavor;
 use sortie_core::job::{JobEvent, JobKey};
 use std::time::Duration;
@@ -178,4 +180,107 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Gives up the lease if `owner` holds it. False when it did not.
     async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError>;
+
+    // ---- dispatch recovery and notes ----
+
+    /// Claims the oldest `launching` job whose claim has lapsed (its dispatcher died between
+    /// "launch" and "instance recorded", or its machine never came up), for `ttl`.
+    async fn claim_stale_launching(
+        &self,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        let _ = (worker, ttl);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "claim_stale_launching",
+        })
+    }
+
+    /// Adds `reason` to a job's history without changing its state (e.g. "waiting: the
+    /// provider's limit of 10 machines is reached"). Consecutive identical notes are kept once.
+    async fn note_job(&self, job: JobId, reason: &str) -> Result<(), StoreError> {
+        let _ = (job, reason);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "note_job",
+        })
+    }
+
+    // ---- agent sessions ----
+
+    /// Stores a one-time bootstrap token, by its SHA-256 hex, for `(job, attempt)`, valid for
+    /// `ttl`. Several tokens may exist for one attempt (a dispatcher that resumed after a crash
+    /// makes a new one); only one of them can ever be redeemed.
+    async fn create_bootstrap(
+        &self,
+        token_hash: &str,
+        job: JobId,
+        attempt: u32,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let _ = (token_hash, job, attempt, ttl);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "create_bootstrap",
+        })
+    }
+
+    /// Redeems a bootstrap token: atomically creates the attempt's agent session, keyed by
+    /// `session_hash` (SHA-256 hex of the session token), unless the attempt has one already.
+    async fn redeem_bootstrap(
+        &self,
+        token_hash: &str,
+        session_hash: &str,
+    ) -> Result<Redeem, StoreError> {
+        let _ = (token_hash, session_hash);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "redeem_bootstrap",
+        })
+    }
+
+    /// Undoes a redemption whose runner credential could not be made (the forge was down), so
+    /// the agent may try again with the same bootstrap token. False when there was none.
+    async fn unredeem_bootstrap(&self, job: JobId, attempt: u32) -> Result<bool, StoreError> {
+        let _ = (job, attempt);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "unredeem_bootstrap",
+        })
+    }
+
+    /// The session a session token (by hash) belongs to.
+    async fn find_session(&self, session_hash: &str) -> Result<Option<AgentSession>, StoreError> {
+        let _ = session_hash;
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "find_session",
+        })
+    }
+
+    /// Records an agent report: `last_seen_at` always; the phase (unless a heartbeat) and the
+    /// first time of each phase; the exit code with `finished`.
+    async fn record_phase(
+        &self,
+        job: JobId,
+        attempt: u32,
+        phase: AgentPhase,
+        exit_code: Option<i32>,
+    ) -> Result<AgentSession, StoreError> {
+        let _ = (job, attempt, phase, exit_code);
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "record_phase",
+        })
+    }
+
+    /// Agent sessions, of one job or (None) all not yet finished, oldest first.
+    async fn list_sessions(&self, job: Option<JobId>) -> Result<Vec<AgentSession>, StoreError> {
+        let _ = job;
+        Err(StoreError::Unsupported {
+            backend: "this",
+            operation: "list_sessions",
+        })
+    }
 }

@@ -78,13 +78,16 @@ async fn unreachable_postgres_says_what_to_check_without_the_password() {
 
 #[tokio::test]
 async fn other_schemes_are_not_supported_yet() {
-    let err = sortie_store::open("dynamodb://sortie-jobs")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, StoreError::UnsupportedScheme { scheme, .. } if scheme == "dynamodb"),
-        "{err}"
-    );
+    #[cfg(not(feature = "dynamodb"))]
+    {
+        let err = sortie_store::open("dynamodb://sortie-jobs")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::UnsupportedScheme { scheme, .. } if scheme == "dynamodb"),
+            "{err}"
+        );
+    }
     let err = sortie_store::migrate("mysql://root@localhost/x")
         .await
         .unwrap_err();
@@ -93,4 +96,51 @@ async fn other_schemes_are_not_supported_yet() {
             .contains("mysql:// backend, which is not supported yet"),
         "{err}"
     );
+}
+
+/// A bad table name is refused before any AWS call, with DynamoDB's naming rule in the message.
+#[cfg(feature = "dynamodb")]
+#[tokio::test]
+async fn bad_dynamodb_table_name_says_the_rule() {
+    let err = sortie_store::open("dynamodb://x").await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err}");
+    assert!(err.to_string().contains("3 to 255 characters"), "{err}");
+}
+
+/// `sortie migrate` on a `dynamodb://` URL creates the table (with its indexes and TTL) through
+/// the same entry point as the SQL backends, and a second run is a no-op.
+#[cfg(feature = "dynamodb")]
+#[tokio::test]
+async fn dynamodb_migrate_creates_the_table_once() {
+    let moto = tokio::task::spawn_blocking(sortie_testkit::moto::MotoServer::shared)
+        .await
+        .unwrap();
+    let url = format!(
+        "dynamodb://testing:testing@sortie-open-migrate?endpoint={}&region=us-east-1",
+        moto.endpoint()
+    );
+    sortie_store::migrate(&url).await.unwrap();
+    sortie_store::migrate(&url).await.unwrap();
+    let store = sortie_store::open(&url).await.unwrap();
+    assert!(store.list_pools().await.unwrap().is_empty());
+}
+
+/// An unreachable endpoint is a DynamoDB error naming what was being done, not a hang.
+#[cfg(feature = "dynamodb")]
+#[tokio::test]
+async fn unreachable_dynamodb_says_what_to_check_without_the_secret() {
+    let options = OpenOptions {
+        connect_timeout: Duration::from_secs(1),
+        ..OpenOptions::default()
+    };
+    let err = sortie_store::open_with(
+        "dynamodb://id:hunter2@sortie?endpoint=http://127.0.0.1:1&region=us-east-1",
+        &options,
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Dynamo { .. }), "{text}");
+    assert!(text.contains("describing the table"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
 }

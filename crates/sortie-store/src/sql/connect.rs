@@ -20,10 +20,12 @@ pub enum Backend {
     Sqlite,
     /// `postgres://…` or `postgresql://…`: shared by several sortie replicas.
     Postgres,
+    /// `dynamodb://TABLE`: one DynamoDB table (the Lambda mode). Only with the `dynamodb` feature.
+    DynamoDb,
 }
 
-/// Which backend `url` names. Pure: looks only at the scheme. Any other scheme (including
-/// `dynamodb://`, planned for the Lambda mode) is [`StoreError::UnsupportedScheme`].
+/// Which backend `url` names. Pure: looks only at the scheme. Any other scheme (and
+/// `dynamodb://` in a build without the `dynamodb` feature) is [`StoreError::UnsupportedScheme`].
 pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     let Some((scheme, _)) = url.split_once(':') else {
         return Err(StoreError::InvalidUrl {
@@ -34,6 +36,8 @@ pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(Backend::Sqlite),
         "postgres" | "postgresql" => Ok(Backend::Postgres),
+        #[cfg(feature = "dynamodb")]
+        "dynamodb" => Ok(Backend::DynamoDb),
         "" => Err(StoreError::InvalidUrl {
             url: redact_url(url),
             reason: "empty scheme".into(),
@@ -91,6 +95,13 @@ pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<SqlStore, S
     let store = match backend_of(url)? {
         Backend::Sqlite => open_sqlite(url, redacted, options).await?,
         Backend::Postgres => open_postgres(url, redacted, options).await?,
+        // Not an SQL database: `crate::open_with` sends these URLs to the DynamoDB backend.
+        Backend::DynamoDb => {
+            return Err(StoreError::UnsupportedScheme {
+                url: redacted,
+                scheme: "dynamodb".into(),
+            })
+        }
     };
     migrate(&store).await?;
     Ok(store)
@@ -195,6 +206,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "unprocessed_order",
         include_str!("../../migrations/sqlite/0002_unprocessed_order.sql"),
     ),
+    (
+        3,
+        "agent_sessions",
+        include_str!("../../migrations/sqlite/0003_agent_sessions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -206,6 +222,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "unprocessed_order",
         include_str!("../../migrations/postgres/0002_unprocessed_order.sql"),
+    ),
+    (
+        3,
+        "agent_sessions",
+        include_str!("../../migrations/postgres/0003_agent_sessions.sql"),
     ),
 ];
 
@@ -263,9 +284,19 @@ mod tests {
             backend_of("PostgreSQL://u@h/db").unwrap(),
             Backend::Postgres
         );
-        let err = backend_of("dynamodb://table").unwrap_err();
+        #[cfg(feature = "dynamodb")]
+        assert_eq!(backend_of("dynamodb://table").unwrap(), Backend::DynamoDb);
+        #[cfg(not(feature = "dynamodb"))]
+        {
+            let err = backend_of("dynamodb://table").unwrap_err();
+            assert!(
+                matches!(&err, StoreError::UnsupportedScheme { scheme, .. } if scheme == "dynamodb"),
+                "{err}"
+            );
+        }
+        let err = backend_of("mysql://root@h/x").unwrap_err();
         assert!(
-            matches!(&err, StoreError::UnsupportedScheme { scheme, .. } if scheme == "dynamodb"),
+            matches!(&err, StoreError::UnsupportedScheme { scheme, .. } if scheme == "mysql"),
             "{err}"
         );
         assert!(matches!(

@@ -225,3 +225,49 @@ pub(super) async fn history(s: &SqlStore, id: JobId) -> Result<Vec<HistoryEntry>
     .map_err(StoreError::query("reading job history"))?;
     found.iter().map(rows::history).collect()
 }
+
+/// Appends a note (a history row without a state change), unless the latest row says the same.
+pub(super) async fn note(s: &SqlStore, id: JobId, reason: &str) -> Result<(), StoreError> {
+    let now = s.now().as_millis();
+    let mut tx = s.write_tx("noting a job").await?;
+    let row = sqlx::query("SELECT state FROM jobs WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::query("reading a job"))?;
+    let Some(row) = row else {
+        return Err(StoreError::JobNotFound(id));
+    };
+    let state_text: String =
+        sqlx::Row::try_get(&row, "state").map_err(StoreError::query("reading a job"))?;
+    let state: JobState = state_text
+        .parse()
+        .map_err(|e: String| StoreError::corrupt("job state", &state_text, e))?;
+    let last =
+        sqlx::query("SELECT reason FROM job_history WHERE job_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("reading job history"))?;
+    let same = match last {
+        Some(r) => {
+            let text: String = sqlx::Row::try_get(&r, "reason")
+                .map_err(StoreError::query("reading job history"))?;
+            text == reason
+        }
+        None => false,
+    };
+    if !same {
+        record(&mut tx, id, Some(state), state, None, reason, now).await?;
+        sqlx::query("UPDATE jobs SET updated_at_ms = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("noting a job"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(StoreError::query("committing a note"))?;
+    Ok(())
+}

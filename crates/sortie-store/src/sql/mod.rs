@@ -6,6 +6,7 @@
 //! [`fleet`] (instances, runner registrations, pools) and [`leases`] hold the statements;
 //! [`rows`] turns rows back into domain types.
 
+mod agents;
 mod connect;
 mod deliveries;
 mod fleet;

@@ -118,3 +118,54 @@ pub(super) async fn release(s: &SqlStore, job: JobId, worker: &str) -> Result<bo
     .map_err(StoreError::query("releasing a claim"))?;
     Ok(done.rows_affected() == 1)
 }
+
+const CLAIM_LAUNCHING_SQLITE: &str = concat!(
+    "UPDATE jobs SET claim_worker = $1, claim_expires_at_ms = $3 ",
+    "WHERE id = (SELECT id FROM jobs WHERE state = 'launching' ",
+    "AND (claim_expires_at_ms IS NULL OR claim_expires_at_ms <= $2) ORDER BY id LIMIT 1) ",
+    "AND state = 'launching' AND (claim_expires_at_ms IS NULL OR claim_expires_at_ms <= $2) ",
+    "RETURNING ",
+    job_columns!()
+);
+
+const CLAIM_LAUNCHING_POSTGRES: &str = concat!(
+    "UPDATE jobs SET claim_worker = $1, claim_expires_at_ms = $3 ",
+    "WHERE id = (SELECT id FROM jobs WHERE state = 'launching' ",
+    "AND (claim_expires_at_ms IS NULL OR claim_expires_at_ms <= $2) ORDER BY id LIMIT 1 ",
+    "FOR UPDATE SKIP LOCKED) ",
+    "AND state = 'launching' AND (claim_expires_at_ms IS NULL OR claim_expires_at_ms <= $2) ",
+    "RETURNING ",
+    job_columns!()
+);
+
+/// Claims the oldest `launching` job whose claim lapsed. One try: a lost race simply leaves the
+/// job to the replica that won it.
+pub(super) async fn claim_stale_launching(
+    s: &SqlStore,
+    worker: &str,
+    ttl: Duration,
+) -> Result<Option<ClaimedJob>, StoreError> {
+    let sql = match s.dialect {
+        Dialect::Sqlite => CLAIM_LAUNCHING_SQLITE,
+        Dialect::Postgres => CLAIM_LAUNCHING_POSTGRES,
+    };
+    let now = s.now();
+    let row = sqlx::query(sql)
+        .bind(worker)
+        .bind(now.as_millis())
+        .bind(now.plus(ttl).as_millis())
+        .fetch_optional(&s.writer)
+        .await
+        .map_err(StoreError::query("claiming a launching job"))?;
+    match row {
+        Some(row) => {
+            let job = rows::job(&row)?;
+            let claim = job
+                .claim
+                .clone()
+                .ok_or_else(|| StoreError::corrupt("claim", worker, "claimed row has no claim"))?;
+            Ok(Some(ClaimedJob { job, claim }))
+        }
+        None => Ok(None),
+    }
+}

@@ -1,14 +1,16 @@
 //! [`Store`] for [`SqlStore`]: each method delegates to the module that holds its statements.
 
-use super::{connect, deliveries, fleet, jobs, leases, queue, SqlStore};
+use super::{agents, connect, deliveries, fleet, jobs, leases, queue, SqlStore};
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::types::{
-    Applied, ClaimedJob, Delivery, DeliveryId, DeliveryInsert, HistoryEntry, Instance,
-    InstanceFilter, InstanceId, InstanceState, Job, JobCreate, JobFilter, JobId, NewInstance,
-    NewJob, NewRegistration, Pool, Registration, RegistrationId, RegistrationState, StoredDelivery,
+    AgentSession, Applied, ClaimedJob, Delivery, DeliveryId, DeliveryInsert, HistoryEntry,
+    Instance, InstanceFilter, InstanceId, InstanceState, Job, JobCreate, JobFilter, JobId,
+    NewInstance, NewJob, NewRegistration, Pool, Redeem, Registration, RegistrationId,
+    RegistrationState, StoredDelivery,
 };
 use async_trait::async_trait;
+use sortie_core::agent::AgentPhase;
 use sortie_core::forge::Flavor;
 use sortie_core::job::{JobEvent, JobKey};
 use std::time::Duration;
@@ -181,5 +183,57 @@ impl Store for SqlStore {
 
     async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
         leases::release(self, name, owner).await
+    }
+
+    async fn claim_stale_launching(
+        &self,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        queue::claim_stale_launching(self, worker, ttl).await
+    }
+
+    async fn note_job(&self, job: JobId, reason: &str) -> Result<(), StoreError> {
+        jobs::note(self, job, reason).await
+    }
+
+    async fn create_bootstrap(
+        &self,
+        token_hash: &str,
+        job: JobId,
+        attempt: u32,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        agents::create_bootstrap(self, token_hash, job, attempt, ttl).await
+    }
+
+    async fn redeem_bootstrap(
+        &self,
+        token_hash: &str,
+        session_hash: &str,
+    ) -> Result<Redeem, StoreError> {
+        agents::redeem(self, token_hash, session_hash).await
+    }
+
+    async fn unredeem_bootstrap(&self, job: JobId, attempt: u32) -> Result<bool, StoreError> {
+        agents::unredeem(self, job, attempt).await
+    }
+
+    async fn find_session(&self, session_hash: &str) -> Result<Option<AgentSession>, StoreError> {
+        agents::find_session(self, session_hash).await
+    }
+
+    async fn record_phase(
+        &self,
+        job: JobId,
+        attempt: u32,
+        phase: AgentPhase,
+        exit_code: Option<i32>,
+    ) -> Result<AgentSession, StoreError> {
+        agents::record_phase(self, job, attempt, phase, exit_code).await
+    }
+
+    async fn list_sessions(&self, job: Option<JobId>) -> Result<Vec<AgentSession>, StoreError> {
+        agents::list_sessions(self, job).await
     }
 }

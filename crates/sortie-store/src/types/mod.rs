@@ -1,10 +1,12 @@
 //! The records the store keeps, as plain data. Identifiers are newtypes so a job id cannot be
 //! passed where an instance id is expected.
 
+mod agent;
 mod delivery;
 mod fleet;
 mod job;
 
+pub use agent::{AgentSession, Redeem};
 pub use delivery::{Delivery, DeliveryInsert, DeliveryStatus, StoredDelivery};
 pub use fleet::{
     Instance, InstanceFilter, InstanceState, NewInstance, NewRegistration, Pool, Registration,

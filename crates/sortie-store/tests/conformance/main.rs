@@ -1,9 +1,13 @@
-//! The conformance suite: every case runs against SQLite (a temporary file) and against a real
-//! PostgreSQL (a fresh database per test from `sortie_testkit::postgres`). A backend passes when
+//! The conformance suite: every case runs against SQLite (a temporary file), against a real
+//! PostgreSQL (a fresh database per test from `sortie_testkit::postgres`) and, with the
+//! `dynamodb` feature, against DynamoDB as moto serves it (a fresh table per test on the one moto
+//! server of this test binary, `sortie_testkit::moto::MotoServer::shared`). A backend passes when
 //! it behaves identically on every case. A new backend adds one line to `conformance!`'s
 //! expansion.
 
 mod cases;
+#[cfg(feature = "dynamodb")]
+mod serial;
 
 use sortie_store::{ManualClock, Store, Timestamp};
 use sortie_testkit::postgres::TestDatabase;
@@ -74,6 +78,48 @@ async fn postgres() -> Harness {
     }
 }
 
+/// A fresh table on the shared moto server. The store sends its requests one at a time
+/// ([`serial`] says why); `url` names the same table for [`Harness::reopen`].
+#[cfg(feature = "dynamodb")]
+async fn dynamo(case: &str) -> Harness {
+    use aws_smithy_runtime_api::client::http::SharedHttpClient;
+    let moto = tokio::task::spawn_blocking(sortie_testkit::moto::MotoServer::shared)
+        .await
+        .expect("moto server");
+    // Case names are unique in this binary and valid table names (snake_case).
+    let table = format!("sortie-{case}");
+    let url = format!(
+        "dynamodb://testing:testing@{table}?endpoint={}&region=us-east-1",
+        moto.endpoint()
+    );
+    // The testkit's fault injector with no faults is a plain pass-through HTTP client.
+    let passthrough = SharedHttpClient::new(sortie_testkit::moto::FaultInjector::new());
+    let http = serial::SerialClient::new(passthrough);
+    let sdk = moto.sdk_config().await;
+    // A request waiting its turn sends no bytes; the SDK's stalled-stream protection would call
+    // that a stall after a few seconds on a busy machine.
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .http_client(http)
+        .stalled_stream_protection(
+            aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+        )
+        .build();
+    let clock = clock();
+    let store = sortie_store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+        clock.clone(),
+    );
+    store.migrate().await.expect("create the table");
+    Harness {
+        store: Arc::new(store),
+        clock,
+        url,
+        _pg: None,
+        _dir: None,
+    }
+}
+
 /// Expands each `module::case` into one test per backend.
 macro_rules! conformance {
     ($($module:ident :: $case:ident),* $(,)?) => {
@@ -90,6 +136,15 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     crate::cases::$module::$case(crate::postgres().await).await;
+                }
+            )*
+        }
+        #[cfg(feature = "dynamodb")]
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    crate::cases::$module::$case(crate::dynamo(stringify!($case)).await).await;
                 }
             )*
         }
@@ -119,4 +174,9 @@ conformance!(
     leases::named_lease_mutual_exclusion_and_expiry,
     leases::named_lease_has_one_winner_under_concurrency,
     schema::migrations_are_idempotent,
+    agents::bootstrap_token_redeems_once_per_attempt,
+    agents::bootstrap_redeem_has_one_winner_under_concurrency,
+    agents::agent_phases_are_recorded,
+    agents::stale_launching_jobs_are_reclaimed,
+    agents::notes_keep_state_and_dedupe,
 );

@@ -1,5 +1,6 @@
 //! The cases, by aggregate. Each takes a fresh [`Harness`](crate::Harness).
 
+pub mod agents;
 pub mod deliveries;
 pub mod fleet;
 pub mod jobs;
