@@ -209,6 +209,18 @@ impl AppAuth {
         Ok(token)
     }
 
+    /// Drops what is cached for `target` (its installation id, and that installation's tokens),
+    /// after GitHub answered 401 to a cached token: revoked, or the App was reinstalled.
+    pub fn forget(&self, target: Target<'_>) {
+        let installation = match self.fixed_installation {
+            Some(id) => Some(id),
+            None => lock(&self.installations).remove(&target.key()),
+        };
+        if let Some(id) = installation {
+            lock(&self.tokens).retain(|(i, _), _| *i != id);
+        }
+    }
+
     /// The `Authorization` for calls about `target`.
     pub async fn auth_for(&self, api: &Api, target: Target<'_>) -> Result<Auth, ForgeError> {
         let installation = self.installation(api, target).await?;

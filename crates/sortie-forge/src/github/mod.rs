@@ -24,6 +24,7 @@ use crate::Forge;
 use async_trait::async_trait;
 use auth::{AppAuth, Target};
 use sortie_core::forge::Flavor;
+use std::future::Future;
 use std::sync::Arc;
 
 /// github.com's API.
@@ -126,10 +127,28 @@ impl GithubForge {
         }
     }
 
-    async fn scope_auth(&self, scope: &RunnerScope) -> Result<Auth, ForgeError> {
+    /// Runs `op` with the credentials for `target`. With an App, a 401 means the cached
+    /// installation token stopped working before its `expires_at` (revoked, App reinstalled):
+    /// the cache for `target` is dropped and `op` runs once more with a fresh token.
+    async fn authed<T, F, Fut>(&self, target: Target<'_>, op: F) -> Result<T, ForgeError>
+    where
+        F: Fn(Auth) -> Fut,
+        Fut: Future<Output = Result<T, ForgeError>>,
+    {
+        let first = op(self.auth(target).await?).await;
+        match (&self.creds, &first) {
+            (Credentials::App(app), Err(ForgeError::Unauthorized { .. })) => {
+                app.forget(target);
+                op(self.auth(target).await?).await
+            }
+            _ => first,
+        }
+    }
+
+    fn scope_target(scope: &RunnerScope) -> Result<Target<'_>, ForgeError> {
         match scope {
-            RunnerScope::Repo(r) => self.auth(Target::Repo(r)).await,
-            RunnerScope::Org { org, .. } => self.auth(Target::Org(org)).await,
+            RunnerScope::Repo(r) => Ok(Target::Repo(r)),
+            RunnerScope::Org { org, .. } => Ok(Target::Org(org)),
             RunnerScope::Instance => Err(instance_unsupported()),
         }
     }
@@ -153,8 +172,10 @@ impl Forge for GithubForge {
         repo: &RepoRef,
         commit: &str,
     ) -> Result<Vec<(String, String)>, ForgeError> {
-        let auth = self.auth(Target::Repo(repo)).await?;
-        contents::workflow_files(&self.api, &auth, Flavor::Github, repo, commit).await
+        self.authed(Target::Repo(repo), |auth| async move {
+            contents::workflow_files(&self.api, &auth, Flavor::Github, repo, commit).await
+        })
+        .await
     }
 
     async fn changed_files(
@@ -163,26 +184,35 @@ impl Forge for GithubForge {
         base: &str,
         head: &str,
     ) -> Result<Vec<String>, ForgeError> {
-        let auth = self.auth(Target::Repo(repo)).await?;
-        contents::changed_files(&self.api, &auth, repo, base, head).await
+        self.authed(Target::Repo(repo), |auth| async move {
+            contents::changed_files(&self.api, &auth, repo, base, head).await
+        })
+        .await
     }
 
     async fn runner_credential(
         &self,
         request: &RunnerRequest,
     ) -> Result<RunnerCredential, ForgeError> {
-        let auth = self.scope_auth(&request.scope).await?;
-        runners::jit_config(&self.api, &auth, request, self.default_runner_group_id).await
+        let group = self.default_runner_group_id;
+        self.authed(Self::scope_target(&request.scope)?, |auth| async move {
+            runners::jit_config(&self.api, &auth, request, group).await
+        })
+        .await
     }
 
     async fn list_runners(&self, scope: &RunnerScope) -> Result<Vec<Runner>, ForgeError> {
-        let auth = self.scope_auth(scope).await?;
-        runners::list(&self.api, &auth, scope).await
+        self.authed(Self::scope_target(scope)?, |auth| async move {
+            runners::list(&self.api, &auth, scope).await
+        })
+        .await
     }
 
     async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), ForgeError> {
-        let auth = self.scope_auth(scope).await?;
-        runners::delete(&self.api, &auth, scope, runner_id).await
+        self.authed(Self::scope_target(scope)?, |auth| async move {
+            runners::delete(&self.api, &auth, scope, runner_id).await
+        })
+        .await
     }
 
     /// An installation token narrowed to `repo` and `contents: read`, expiring within the hour.

@@ -217,6 +217,90 @@ pub(crate) fn message(status: u16, msg: &str) -> Response {
     reply(status, json!({ "message": msg }))
 }
 
+/// A JSON answer with a weak `ETag` over its bytes, or `304 Not Modified` (no body) when
+/// `if_none_match` names that tag (or `*`): conditional requests as GitHub serves them (docs
+/// "Best practices for using the REST API" → "Use conditional requests if appropriate").
+pub(crate) fn reply_with_etag(
+    if_none_match: Option<&str>,
+    body: &Value,
+    extra: Vec<(String, String)>,
+) -> Response {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+    let etag = format!("W/\"{}\"", &digest[..40]);
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let matched = if_none_match.is_some_and(|h| {
+        h.split(',')
+            .any(|t| t.trim() == "*" || strip(t) == strip(&etag))
+    });
+    let mut r = if matched {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response()
+    };
+    let mut headers = extra;
+    headers.push(("etag".into(), etag));
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            axum::http::HeaderValue::try_from(v.as_str()),
+        ) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
+/// `page` (1-based) and the page size from `size_key`, defaulted and clamped to `1..=max`.
+pub(crate) fn page_params(
+    query: Option<&str>,
+    size_key: &str,
+    default: usize,
+    max: usize,
+) -> (usize, usize) {
+    let size = query_param(query, size_key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .clamp(1, max);
+    let page = query_param(query, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    (page, size)
+}
+
+/// One page of `items`.
+pub(crate) fn page_of<T: Clone>(items: &[T], page: usize, size: usize) -> Vec<T> {
+    items
+        .iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .cloned()
+        .collect()
+}
+
+/// GitHub's `Link` header for page `page` of `total` items: `next`/`last` (and `prev`/`first`).
+pub(crate) fn link_header(url: &str, page: usize, size: usize, total: usize) -> Option<String> {
+    let last = total.div_ceil(size).max(1);
+    let at = |p: usize, rel: &str| format!("<{url}?per_page={size}&page={p}>; rel=\"{rel}\"");
+    let mut parts = Vec::new();
+    if page < last {
+        parts.push(at(page + 1, "next"));
+        parts.push(at(last, "last"));
+    }
+    if page > 1 {
+        parts.push(at(page - 1, "prev"));
+        parts.push(at(1, "first"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// Records a call.
 pub(crate) fn record(
     method: &str,
@@ -242,6 +326,18 @@ pub(crate) fn query_param(query: Option<&str>, key: &str) -> Option<String> {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| percent_decode(v))
     })
+}
+
+/// Every value of a repeated query parameter (`status=a&status=b`).
+pub(crate) fn query_params(query: Option<&str>, key: &str) -> Vec<String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == key).then(|| percent_decode(v))
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes (enough for paths and refs).
@@ -295,6 +391,13 @@ pub(crate) async fn serve(router: axum::Router) -> std::io::Result<(SocketAddr, 
 /// Aborts the server task on drop.
 #[derive(Debug)]
 pub(crate) struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl ServerTask {
+    /// Runs `fut` as a task that is aborted when the handle is dropped.
+    pub(crate) fn spawn(fut: impl std::future::Future<Output = ()> + Send + 'static) -> ServerTask {
+        ServerTask(tokio::spawn(fut))
+    }
+}
 
 impl Drop for ServerTask {
     fn drop(&mut self) {

@@ -3,28 +3,41 @@
 //! recorded. Routes follow go-gitea/gitea `routers/api/v1/api.go`; response shapes follow
 //! `modules/structs` (`ActionRunnersResponse`, `RegistrationToken`, `Compare`) and Forgejo's
 //! `RegisterRunnerResponse`.
+//!
+//! It is also a small Gitea Actions simulation (see [`super::sim`]): [`FakeGitea::push`] sends a
+//! signed `push` webhook, [`FakeGitea::push_with_jobs`] also creates the tasks Gitea would,
+//! runners connect to `/_fake/runner/…` with a registration token or Forgejo's uuid and token and
+//! take jobs by labels, `workflow_job` webhooks follow job changes on Gitea ≥ 1.24, and the
+//! listing endpoints Gitea and Forgejo offer answer ([`actions`]).
+
+mod actions;
+mod runners;
 
 use super::common::{
     self, lock, message, query_param, record, reply, ApiCall, RepoFiles, ScriptedFailure,
     ServerTask,
 };
+use super::payloads::{self, PushedCommit};
+use super::sim::{self, Assignment, Delivery, FakeJob, HookKind, JobSpec, Sim};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Which server the fake imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiteaKind {
-    /// Gitea ≥ 1.24: `POST …/registration-token`, runner list `{runners, total_count}`.
+    /// Gitea ≥ 1.24: `POST …/registration-token`, runner list `{runners, total_count}`,
+    /// `workflow_job` webhooks, and (upstream since 1.25) `…/actions/runs` and `…/actions/jobs`.
     Gitea,
-    /// Gitea 1.21–1.23: `GET …/registration-token` only.
+    /// Gitea 1.21–1.23: `GET …/registration-token` only; no `workflow_job` webhooks.
     GiteaLegacy,
     /// Forgejo ≥ 15: ephemeral registration `POST …/actions/runners`, runner list as a bare array
-    /// with `X-Total-Count`, `GET …/registration-token`.
+    /// with `X-Total-Count`, `GET …/registration-token`, `GET …/actions/runners/jobs`.
     Forgejo,
     /// Forgejo before 15: no registration API.
     ForgejoLegacy,
@@ -43,21 +56,22 @@ pub struct GiteaRunner {
     pub online: bool,
     /// Busy.
     pub busy: bool,
-    /// Registered through the ephemeral API.
+    /// Ephemeral: removed after its one job.
     pub ephemeral: bool,
     /// UUID (ephemeral registrations).
     pub uuid: String,
+    /// Label names.
+    pub labels: Vec<String>,
 }
 
 struct GtState {
     kind: GiteaKind,
     token: String,
     repos: HashMap<String, RepoFiles>,
-    runners: BTreeMap<u64, GiteaRunner>,
-    next_id: u64,
     registration_tokens: Vec<(String, String)>,
     script: Vec<ScriptedFailure>,
     calls: Vec<ApiCall>,
+    sim: Sim,
 }
 
 type Shared = Arc<Mutex<GtState>>;
@@ -67,29 +81,43 @@ pub struct FakeGitea {
     state: Shared,
     addr: std::net::SocketAddr,
     _task: ServerTask,
+    _deliveries: ServerTask,
 }
 
 impl FakeGitea {
     /// Starts a fake of `kind` that accepts the API token `token`.
     pub async fn start(kind: GiteaKind, token: &str) -> std::io::Result<FakeGitea> {
+        let hook_kind = match kind {
+            GiteaKind::Gitea | GiteaKind::GiteaLegacy => HookKind::Gitea,
+            GiteaKind::Forgejo | GiteaKind::ForgejoLegacy => HookKind::Forgejo,
+        };
+        // `workflow_job` webhooks exist since Gitea 1.24 (go-gitea/gitea#33694); Forgejo has none.
+        let mut sim = Sim::new(hook_kind, kind == GiteaKind::Gitea, false);
+        sim.workflow_path = if hook_kind == HookKind::Forgejo {
+            ".forgejo/workflows/ci.yml".into()
+        } else {
+            ".gitea/workflows/ci.yml".into()
+        };
         let state: Shared = Arc::new(Mutex::new(GtState {
             kind,
             token: token.to_string(),
             repos: HashMap::new(),
-            runners: BTreeMap::new(),
-            next_id: 1,
             registration_tokens: Vec::new(),
             script: Vec::new(),
             calls: Vec::new(),
+            sim,
         }));
         let router = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone());
         let (addr, task) = common::serve(router).await?;
+        lock(&state).sim.base_url = format!("http://{addr}");
+        let deliveries = sim::spawn_worker(state.clone());
         Ok(FakeGitea {
             state,
             addr,
             _task: task,
+            _deliveries: deliveries,
         })
     }
 
@@ -112,29 +140,35 @@ impl FakeGitea {
         lock(&self.state).script.push(failure);
     }
 
-    /// Registers a runner (as an earlier machine would have).
+    /// Registers a runner (as an earlier machine would have) with the label `ubuntu-latest`.
     pub fn add_runner(&self, scope: &str, name: &str, online: bool, busy: bool) -> u64 {
-        let mut s = lock(&self.state);
-        let id = s.next_id;
-        s.next_id += 1;
-        s.runners.insert(
-            id,
-            GiteaRunner {
-                id,
-                scope: scope.into(),
-                name: name.into(),
-                online,
-                busy,
-                ephemeral: false,
-                uuid: String::new(),
-            },
-        );
-        id
+        lock(&self.state).sim.add_runner(sim::RunnerRecord {
+            scope: scope.into(),
+            name: name.into(),
+            online,
+            busy,
+            labels: vec!["ubuntu-latest".into()],
+            ..Default::default()
+        })
     }
 
     /// Runners registered now.
     pub fn runners(&self) -> Vec<GiteaRunner> {
-        lock(&self.state).runners.values().cloned().collect()
+        lock(&self.state)
+            .sim
+            .runners
+            .values()
+            .map(|r| GiteaRunner {
+                id: r.id,
+                scope: r.scope.clone(),
+                name: r.name.clone(),
+                online: r.online,
+                busy: r.busy,
+                ephemeral: r.ephemeral,
+                uuid: r.uuid.clone(),
+                labels: r.labels.clone(),
+            })
+            .collect()
     }
 
     /// `(scope, token)` of registration tokens handed out.
@@ -154,6 +188,150 @@ impl FakeGitea {
             .filter(|c| format!("{} {}", c.method, c.path).contains(fragment))
             .collect()
     }
+
+    /// Sends webhooks to `url` from now on, signed with `secret` (`X-Gitea-Signature`, plus
+    /// `X-Forgejo-Signature` on Forgejo). Without a target, no webhook is sent or recorded.
+    pub fn set_webhook(&self, url: &str, secret: &str) {
+        lock(&self.state).sim.hooks.set_target(url, secret);
+    }
+
+    /// Every webhook delivery, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.state).sim.hooks.deliveries().to_vec()
+    }
+
+    /// Waits until every webhook made so far has been sent (or failed).
+    pub async fn flush_webhooks(&self) {
+        sim::flush(&self.state).await;
+    }
+
+    /// The next `n` webhooks are recorded as failed and not sent.
+    pub fn lose_next_webhooks(&self, n: usize) {
+        lock(&self.state).sim.hooks.lose_next(n);
+    }
+
+    /// Whether job changes send `workflow_job` webhooks (default: on for [`GiteaKind::Gitea`],
+    /// off for the others, which have none).
+    pub fn set_workflow_job_webhooks(&self, on: bool) {
+        lock(&self.state).sim.workflow_job_webhooks = on;
+    }
+
+    /// Queues one job (new run, named `build`), with a `workflow_job` webhook when those are on.
+    pub fn queue_job(&self, repo: &str, labels: &[&str]) -> FakeJob {
+        let mut s = lock(&self.state);
+        sim::queue(&mut *s, JobSpec::new(repo, "build", labels))
+    }
+
+    /// Queues a job in run `run_id` (created when new) with `name`.
+    pub fn queue_job_with(
+        &self,
+        repo: &str,
+        run_id: u64,
+        run_attempt: u32,
+        name: &str,
+        labels: &[&str],
+    ) -> FakeJob {
+        let spec = JobSpec {
+            run_id: Some(run_id),
+            run_attempt: run_attempt.max(1),
+            ..JobSpec::new(repo, name, labels)
+        };
+        let mut s = lock(&self.state);
+        sim::queue(&mut *s, spec)
+    }
+
+    /// Records the commit `after` (complete tree `files`) and sends a signed `push` webhook for
+    /// `refs/heads/main` from `before`, listing one commit that modified `changed`.
+    pub fn push(
+        &self,
+        repo: &str,
+        before: &str,
+        after: &str,
+        files: &[(&str, &str)],
+        changed: &[&str],
+    ) {
+        self.push_with_jobs(repo, before, after, files, changed, &[]);
+    }
+
+    /// [`push`](Self::push), then creates what Gitea would run for it: one run at `after` with
+    /// one queued job per label set in `jobs` (named `job1`, `job2`, …). Runners take them by
+    /// labels; `workflow_job` webhooks follow only when they are on (not on older Gitea).
+    pub fn push_with_jobs(
+        &self,
+        repo: &str,
+        before: &str,
+        after: &str,
+        files: &[(&str, &str)],
+        changed: &[&str],
+        jobs: &[&[&str]],
+    ) -> Vec<FakeJob> {
+        let mut s = lock(&self.state);
+        s.repos
+            .entry(repo.to_string())
+            .or_default()
+            .set_commit(after, files);
+        let commits = [PushedCommit {
+            id: after.to_string(),
+            modified: changed.iter().map(|c| c.to_string()).collect(),
+        }];
+        let repo_id = s.sim.repo_id(repo);
+        if let Ok(body) =
+            payloads::gitea_push(repo, "refs/heads/main", before, after, &commits, None)
+        {
+            s.sim.hooks.enqueue("push", None, body, None, Some(repo_id));
+        }
+        let mut run_id = None;
+        let mut out = Vec::new();
+        for (i, labels) in jobs.iter().enumerate() {
+            let spec = JobSpec {
+                run_id,
+                head_sha: Some(after.to_string()),
+                ..JobSpec::new(repo, &format!("job{}", i + 1), labels)
+            };
+            let job = sim::queue(&mut *s, spec);
+            run_id = Some(job.run_id);
+            out.push(job);
+        }
+        out
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<FakeJob> {
+        lock(&self.state).sim.jobs()
+    }
+
+    /// One job.
+    pub fn job(&self, id: u64) -> Option<FakeJob> {
+        lock(&self.state).sim.job(id).cloned()
+    }
+
+    /// How long a job "runs" (the `duration_ms` runners are told); default 200 ms.
+    pub fn set_job_duration(&self, d: Duration) {
+        lock(&self.state).sim.job_duration = d;
+    }
+
+    /// Which matching job a polling runner takes.
+    pub fn set_assignment(&self, a: Assignment) {
+        lock(&self.state).sim.set_assignment(a);
+    }
+
+    /// Cancels a queued or running job. False when unknown or already completed.
+    pub fn cancel_job(&self, id: u64) -> bool {
+        let mut s = lock(&self.state);
+        sim::cancel(&mut *s, id)
+    }
+
+    /// Marks a runner offline (it gets no jobs and lists as `offline`). False when unknown.
+    pub fn set_runner_offline(&self, id: u64) -> bool {
+        let mut s = lock(&self.state);
+        match s.sim.runners.get_mut(&id) {
+            Some(r) => {
+                r.online = false;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 async fn handle(
@@ -163,8 +341,13 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let call = record(method.as_str(), &uri, &headers, &body);
+    if sim::is_sim_path(uri.path()) {
+        lock(&state).calls.push(call);
+        return sim::runner_api::route(&state, &method, uri.path(), uri.query(), &body).await;
+    }
     let mut s = lock(&state);
-    s.calls.push(record(method.as_str(), &uri, &headers, &body));
+    s.calls.push(call);
     if let Some(f) = common::take_failure(&mut s.script, uri.path()) {
         return f.response();
     }
@@ -192,40 +375,33 @@ async fn handle(
         .map(common::percent_decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match segs.as_slice() {
+    let query = uri.query();
+    let (scope, rest) = match segs.as_slice() {
         ["repos", o, r, "contents", file @ ..] if method == Method::GET => {
-            let sha = query_param(uri.query(), "ref").unwrap_or_default();
-            match s
+            let sha = query_param(query, "ref").unwrap_or_default();
+            return match s
                 .repos
                 .get(&format!("{o}/{r}"))
                 .and_then(|repo| repo.contents(&sha, &file.join("/")))
             {
                 Some(v) => reply(200, v),
                 None => message(404, "GetContentsOrList"),
-            }
+            };
         }
         ["repos", o, r, "compare", basehead] if method == Method::GET => {
-            compare(&s, &format!("{o}/{r}"), basehead)
+            return compare(&s, &format!("{o}/{r}"), basehead);
         }
-        ["repos", o, r, rest @ ..] => runners(
-            &mut s,
-            &method,
-            &format!("repo:{o}/{r}"),
-            rest,
-            uri.query(),
-            &body,
-        ),
-        ["orgs", org, rest @ ..] => runners(
-            &mut s,
-            &method,
-            &format!("org:{org}"),
-            rest,
-            uri.query(),
-            &body,
-        ),
-        ["admin", rest @ ..] => runners(&mut s, &method, "instance", rest, uri.query(), &body),
-        _ => message(404, "Not Found"),
+        ["repos", o, r, rest @ ..] => (format!("repo:{o}/{r}"), rest),
+        ["orgs", org, rest @ ..] => (format!("org:{org}"), rest),
+        ["admin", rest @ ..] => ("instance".to_string(), rest),
+        _ => return message(404, "Not Found"),
+    };
+    if method == Method::GET {
+        if let Some(r) = actions::route(&mut s, &scope, rest, query) {
+            return r;
+        }
     }
+    runners::route(&mut s, &method, &scope, rest, query, &body)
 }
 
 /// Gitea's `Compare`: files listed per commit (one synthetic commit here).
@@ -245,110 +421,5 @@ fn compare(s: &GtState, repo: &str, basehead: &str) -> Response {
             )
         }
         None => message(404, "Not Found"),
-    }
-}
-
-fn runners(
-    s: &mut GtState,
-    method: &Method,
-    scope: &str,
-    rest: &[&str],
-    query: Option<&str>,
-    body: &Value,
-) -> Response {
-    let kind = s.kind;
-    match (method.as_str(), rest) {
-        ("POST", ["actions", "runners", "registration-token"]) if kind == GiteaKind::Gitea => {
-            registration_token(s, scope)
-        }
-        ("GET", ["actions", "runners", "registration-token"]) if kind != GiteaKind::Gitea => {
-            registration_token(s, scope)
-        }
-        (_, ["actions", "runners", "registration-token"]) => message(405, "Method Not Allowed"),
-        ("POST", ["actions", "runners"]) if kind == GiteaKind::Forgejo => register(s, scope, body),
-        ("POST", ["actions", "runners"]) => message(405, "Method Not Allowed"),
-        ("GET", ["actions", "runners"]) => list(s, scope, query),
-        ("DELETE", ["actions", "runners", id]) => {
-            let id: u64 = id.parse().unwrap_or(0);
-            match s.runners.get(&id) {
-                Some(r) if r.scope == scope => {
-                    s.runners.remove(&id);
-                    reply(204, Value::Null)
-                }
-                _ => message(404, "runner not found"),
-            }
-        }
-        _ => message(404, "Not Found"),
-    }
-}
-
-fn registration_token(s: &mut GtState, scope: &str) -> Response {
-    let token = format!("regtoken{:04}", s.registration_tokens.len() + 1);
-    s.registration_tokens
-        .push((scope.to_string(), token.clone()));
-    reply(200, json!({ "token": token }))
-}
-
-fn register(s: &mut GtState, scope: &str, body: &Value) -> Response {
-    let Some(name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    else {
-        return message(422, "name is required");
-    };
-    let id = s.next_id;
-    s.next_id += 1;
-    let uuid = format!("00000000-0000-4000-8000-{id:012}");
-    let ephemeral = body
-        .get("ephemeral")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    s.runners.insert(
-        id,
-        GiteaRunner {
-            id,
-            scope: scope.into(),
-            name: name.into(),
-            online: false,
-            busy: false,
-            ephemeral,
-            uuid: uuid.clone(),
-        },
-    );
-    reply(
-        201,
-        json!({ "id": id, "uuid": uuid, "token": format!("runnertoken{id}") }),
-    )
-}
-
-fn list(s: &GtState, scope: &str, query: Option<&str>) -> Response {
-    let limit = query_param(query, "limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30usize)
-        .clamp(1, 50);
-    let page = query_param(query, "page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1usize)
-        .max(1);
-    let all: Vec<&GiteaRunner> = s.runners.values().filter(|r| r.scope == scope).collect();
-    let items: Vec<Value> = all
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(|r| {
-            let status = if !r.online { "offline" } else if r.busy { "active" } else { "idle" };
-            json!({ "id": r.id, "name": r.name, "status": status, "busy": r.busy, "ephemeral": r.ephemeral,
-                    "labels": [{ "id": 1, "name": "ubuntu-latest", "type": "custom" }] })
-        })
-        .collect();
-    match s.kind {
-        GiteaKind::Forgejo | GiteaKind::ForgejoLegacy => {
-            let mut r = reply(200, Value::Array(items));
-            r.headers_mut()
-                .insert("x-total-count", HeaderValue::from(all.len()));
-            r
-        }
-        _ => reply(200, json!({ "runners": items, "total_count": all.len() })),
     }
 }

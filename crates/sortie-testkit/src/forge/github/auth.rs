@@ -111,7 +111,7 @@ pub(super) fn authorize(
     if s.pats.contains(token) {
         return None;
     }
-    let Some(t) = s.tokens.get(token) else {
+    let Some(t) = s.tokens.get(token).filter(|_| !s.revoked.contains(token)) else {
         return Some(message(401, "Bad credentials"));
     };
     let want = match (repo, org) {

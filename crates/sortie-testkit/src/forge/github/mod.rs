@@ -1,22 +1,35 @@
 //! A fake GitHub REST API: App JWT verification, installation tokens (optionally narrowed),
 //! contents, compare, self-hosted runners with JIT configs, scripted rate limits; every call is
 //! recorded. Shapes follow GitHub's REST reference (version 2022-11-28).
+//!
+//! It is also a small GitHub Actions simulation (see [`super::sim`]): jobs queued with
+//! [`FakeGithub::queue_job`] send signed `workflow_job` webhooks to [`FakeGithub::set_webhook`]'s
+//! URL, runners started from its JIT configs connect to `/_fake/runner/…` and take any matching
+//! job, `GET …/actions/runs` and `…/jobs` list the state, and the App's webhook deliveries can be
+//! listed and redelivered (`/app/hook/deliveries`).
 
+mod actions;
 mod auth;
+mod hooks;
+mod runners;
 
 use super::common::{
     self, lock, message, query_param, record, reply, ApiCall, RepoFiles, ScriptedFailure,
     ServerTask,
 };
+use super::sim::{self, Assignment, Delivery, FakeJob, HookKind, JobSpec, Sim};
 use auth::{authorize, issue_token, with_jwt};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use time::OffsetDateTime;
+
+pub use runners::{decode_jit_config, FakeJitConfig};
 
 /// A token the fake issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +61,8 @@ pub struct FakeRunner {
     pub busy: bool,
     /// Label names.
     pub labels: Vec<String>,
+    /// Registered from a JIT config (removed after its one job).
+    pub ephemeral: bool,
 }
 
 /// A `generate-jitconfig` request the fake served.
@@ -65,7 +80,6 @@ pub struct JitRequest {
     pub work_folder: String,
 }
 
-#[derive(Default)]
 struct GhState {
     app: Option<(String, String)>,
     pats: HashSet<String>,
@@ -73,38 +87,68 @@ struct GhState {
     repo_installations: HashMap<String, u64>,
     org_installations: HashMap<String, u64>,
     tokens: HashMap<String, IssuedToken>,
+    /// Installation tokens revoked before their expiry (answered 401).
+    revoked: std::collections::HashSet<String>,
     token_expiry: Option<OffsetDateTime>,
-    runners: BTreeMap<u64, FakeRunner>,
-    next_runner_id: u64,
     jit: Vec<JitRequest>,
+    /// Encoded JIT configs handed out: the runner id, and whether a runner connected with it.
+    jit_configs: HashMap<String, (u64, bool)>,
+    lose_next_jit_response: bool,
     script: Vec<ScriptedFailure>,
     calls: Vec<ApiCall>,
+    sim: Sim,
 }
 
 type Shared = Arc<Mutex<GhState>>;
+
+/// What the router needs of one request.
+struct Req<'a> {
+    method: &'a Method,
+    segs: &'a [&'a str],
+    query: Option<&'a str>,
+    auth: &'a str,
+    body: &'a Value,
+    if_none_match: Option<&'a str>,
+}
 
 /// The fake GitHub, serving on 127.0.0.1 until dropped.
 pub struct FakeGithub {
     state: Shared,
     addr: std::net::SocketAddr,
     _task: ServerTask,
+    _deliveries: ServerTask,
 }
 
 impl FakeGithub {
     /// Starts an empty fake.
     pub async fn start() -> std::io::Result<FakeGithub> {
         let state: Shared = Arc::new(Mutex::new(GhState {
-            next_runner_id: 1,
-            ..GhState::default()
+            app: None,
+            pats: HashSet::new(),
+            repos: HashMap::new(),
+            repo_installations: HashMap::new(),
+            org_installations: HashMap::new(),
+            tokens: HashMap::new(),
+            revoked: Default::default(),
+            token_expiry: None,
+            jit: Vec::new(),
+            jit_configs: HashMap::new(),
+            lose_next_jit_response: false,
+            script: Vec::new(),
+            calls: Vec::new(),
+            sim: Sim::new(HookKind::Github, true, true),
         }));
         let router = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone());
         let (addr, task) = common::serve(router).await?;
+        lock(&state).sim.base_url = format!("http://{addr}");
+        let deliveries = sim::spawn_worker(state.clone());
         Ok(FakeGithub {
             state,
             addr,
             _task: task,
+            _deliveries: deliveries,
         })
     }
 
@@ -152,26 +196,29 @@ impl FakeGithub {
         lock(&self.state).token_expiry = Some(at);
     }
 
+    /// Revokes every installation token issued so far (`DELETE /installation/token`, or an App
+    /// reinstalled): using one afterwards is answered `401 Bad credentials`.
+    pub fn revoke_tokens(&self) {
+        let mut s = lock(&self.state);
+        let all: Vec<String> = s.tokens.keys().cloned().collect();
+        s.revoked.extend(all);
+    }
+
     /// Queues a failure answered instead of the next matching call.
     pub fn script(&self, failure: ScriptedFailure) {
         lock(&self.state).script.push(failure);
     }
 
-    /// Registers a runner (as if a machine had registered earlier).
+    /// Registers a runner (as if a machine had registered earlier) with the label `self-hosted`.
     pub fn add_runner(&self, scope: &str, name: &str, online: bool, busy: bool) -> u64 {
-        let mut s = lock(&self.state);
-        let id = s.next_runner_id;
-        s.next_runner_id += 1;
-        let r = FakeRunner {
-            id,
+        lock(&self.state).sim.add_runner(sim::RunnerRecord {
             scope: scope.into(),
             name: name.into(),
             online,
             busy,
             labels: vec!["self-hosted".into()],
-        };
-        s.runners.insert(id, r);
-        id
+            ..Default::default()
+        })
     }
 
     /// Every call received, in order.
@@ -197,12 +244,118 @@ impl FakeGithub {
 
     /// Runners registered now.
     pub fn runners(&self) -> Vec<FakeRunner> {
-        lock(&self.state).runners.values().cloned().collect()
+        lock(&self.state)
+            .sim
+            .runners
+            .values()
+            .map(|r| FakeRunner {
+                id: r.id,
+                scope: r.scope.clone(),
+                name: r.name.clone(),
+                online: r.online,
+                busy: r.busy,
+                labels: r.labels.clone(),
+                ephemeral: r.ephemeral,
+            })
+            .collect()
     }
 
     /// JIT requests served.
     pub fn jit_requests(&self) -> Vec<JitRequest> {
         lock(&self.state).jit.clone()
+    }
+
+    /// Sends webhooks to `url` from now on, signed with `secret` (`X-Hub-Signature-256`).
+    /// Without a target, no webhook is sent or recorded.
+    pub fn set_webhook(&self, url: &str, secret: &str) {
+        lock(&self.state).sim.hooks.set_target(url, secret);
+    }
+
+    /// Every webhook delivery, oldest first (redeliveries included).
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.state).sim.hooks.deliveries().to_vec()
+    }
+
+    /// Waits until every webhook made so far has been sent (or failed).
+    pub async fn flush_webhooks(&self) {
+        sim::flush(&self.state).await;
+    }
+
+    /// The next `n` webhooks are not delivered: recorded as failed (`status_code` 0, "failed to
+    /// connect to host"), ready to be redelivered through `/app/hook/deliveries/{id}/attempts`.
+    pub fn lose_next_webhooks(&self, n: usize) {
+        lock(&self.state).sim.hooks.lose_next(n);
+    }
+
+    /// Queues one job (in a new run, attempt 1, named `build`) and sends `workflow_job`
+    /// `queued`.
+    pub fn queue_job(&self, repo: &str, labels: &[&str]) -> FakeJob {
+        let mut s = lock(&self.state);
+        sim::queue(&mut *s, JobSpec::new(repo, "build", labels))
+    }
+
+    /// Queues a job in run `run_id` (created when new; a higher `run_attempt` makes it the run's
+    /// latest attempt) with `name`, and sends `workflow_job` `queued`.
+    pub fn queue_job_with(
+        &self,
+        repo: &str,
+        run_id: u64,
+        run_attempt: u32,
+        name: &str,
+        labels: &[&str],
+    ) -> FakeJob {
+        let spec = JobSpec {
+            run_id: Some(run_id),
+            run_attempt: run_attempt.max(1),
+            ..JobSpec::new(repo, name, labels)
+        };
+        let mut s = lock(&self.state);
+        sim::queue(&mut *s, spec)
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<FakeJob> {
+        lock(&self.state).sim.jobs()
+    }
+
+    /// One job.
+    pub fn job(&self, id: u64) -> Option<FakeJob> {
+        lock(&self.state).sim.job(id).cloned()
+    }
+
+    /// How long a job "runs" (the `duration_ms` runners are told); default 200 ms.
+    pub fn set_job_duration(&self, d: Duration) {
+        lock(&self.state).sim.job_duration = d;
+    }
+
+    /// Which matching job an idle runner takes.
+    pub fn set_assignment(&self, a: Assignment) {
+        lock(&self.state).sim.set_assignment(a);
+    }
+
+    /// Cancels a queued or running job (`completed`/`cancelled` webhook). False when unknown or
+    /// already completed.
+    pub fn cancel_job(&self, id: u64) -> bool {
+        let mut s = lock(&self.state);
+        sim::cancel(&mut *s, id)
+    }
+
+    /// Marks a runner offline (it gets no jobs and lists as `offline`). False when unknown.
+    pub fn set_runner_offline(&self, id: u64) -> bool {
+        let mut s = lock(&self.state);
+        match s.sim.runners.get_mut(&id) {
+            Some(r) => {
+                r.online = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next `generate-jitconfig` registers its runner but answers 502, as when GitHub's
+    /// answer is lost on the way back; a retry with the same name then meets 409.
+    pub fn fail_next_jit_with_lost_response(&self) {
+        lock(&self.state).lose_next_jit_response = true;
     }
 }
 
@@ -213,16 +366,24 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let call = record(method.as_str(), &uri, &headers, &body);
+    if sim::is_sim_path(uri.path()) {
+        lock(&state).calls.push(call);
+        return sim::runner_api::route(&state, &method, uri.path(), uri.query(), &body).await;
+    }
     let mut s = lock(&state);
-    s.calls.push(record(method.as_str(), &uri, &headers, &body));
+    s.calls.push(call);
     if let Some(f) = common::take_failure(&mut s.script, uri.path()) {
         return f.response();
     }
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    let auth = header("authorization").unwrap_or_default();
+    let if_none_match = header("if-none-match");
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let segs: Vec<String> = uri
         .path()
@@ -231,20 +392,25 @@ async fn handle(
         .map(common::percent_decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    route(&mut s, &method, &segs, uri.query(), &auth, &body)
+    let req = Req {
+        method: &method,
+        segs: &segs,
+        query: uri.query(),
+        auth: &auth,
+        body: &body,
+        if_none_match: if_none_match.as_deref(),
+    };
+    route(&mut s, &req)
 }
 
-fn route(
-    s: &mut GhState,
-    method: &Method,
-    segs: &[&str],
-    query: Option<&str>,
-    auth: &str,
-    body: &Value,
-) -> Response {
-    match (method.as_str(), segs) {
+fn route(s: &mut GhState, req: &Req<'_>) -> Response {
+    let (auth, body) = (req.auth, req.body);
+    match (req.method.as_str(), req.segs) {
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             with_jwt(s, auth, |s| issue_token(s, id, body))
+        }
+        (_, ["app", "hook", "deliveries", rest @ ..]) => {
+            with_jwt(s, auth, |s| hooks::route(s, req.method, rest, req.query))
         }
         ("GET", ["repos", o, r, "installation"]) => {
             let inst = s.repo_installations.get(&format!("{o}/{r}")).copied();
@@ -259,13 +425,13 @@ fn route(
             if let Some(resp) = authorize(s, auth, Some(&repo), None, rest) {
                 return resp;
             }
-            repo_route(s, method, &repo, rest, query, body)
+            repo_route(s, req, &repo, rest)
         }
         (_, ["orgs", org, rest @ ..]) => {
             if let Some(resp) = authorize(s, auth, None, Some(org), rest) {
                 return resp;
             }
-            runners_route(s, method, &format!("org:{org}"), rest, query, body)
+            runners::route(s, req.method, &format!("org:{org}"), rest, req.query, body)
         }
         _ => message(404, "Not Found"),
     }
@@ -281,17 +447,10 @@ fn installation_reply(inst: Option<u64>) -> Response {
     }
 }
 
-fn repo_route(
-    s: &mut GhState,
-    method: &Method,
-    repo: &str,
-    rest: &[&str],
-    query: Option<&str>,
-    body: &Value,
-) -> Response {
-    match (method.as_str(), rest) {
+fn repo_route(s: &mut GhState, req: &Req<'_>, repo: &str, rest: &[&str]) -> Response {
+    match (req.method.as_str(), rest) {
         ("GET", ["contents", path @ ..]) => {
-            let sha = query_param(query, "ref").unwrap_or_default();
+            let sha = query_param(req.query, "ref").unwrap_or_default();
             match s
                 .repos
                 .get(repo)
@@ -319,118 +478,14 @@ fn repo_route(
                 None => message(404, "Not Found"),
             }
         }
-        _ => runners_route(s, method, &format!("repo:{repo}"), rest, query, body),
+        ("GET", ["actions", "runs" | "jobs", ..]) => actions::route(s, req, repo, rest),
+        _ => runners::route(
+            s,
+            req.method,
+            &format!("repo:{repo}"),
+            rest,
+            req.query,
+            req.body,
+        ),
     }
-}
-
-fn runners_route(
-    s: &mut GhState,
-    method: &Method,
-    scope: &str,
-    rest: &[&str],
-    query: Option<&str>,
-    body: &Value,
-) -> Response {
-    match (method.as_str(), rest) {
-        ("POST", ["actions", "runners", "generate-jitconfig"]) => generate_jit(s, scope, body),
-        ("GET", ["actions", "runners"]) => {
-            let per_page = query_param(query, "per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30usize)
-                .clamp(1, 100);
-            let page = query_param(query, "page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1usize)
-                .max(1);
-            let all: Vec<&FakeRunner> = s.runners.values().filter(|r| r.scope == scope).collect();
-            let items: Vec<Value> = all
-                .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|r| runner_json(r))
-                .collect();
-            reply(200, json!({ "total_count": all.len(), "runners": items }))
-        }
-        ("DELETE", ["actions", "runners", id]) => {
-            let id: u64 = id.parse().unwrap_or(0);
-            match s.runners.get(&id) {
-                Some(r) if r.scope == scope => {
-                    s.runners.remove(&id);
-                    reply(204, Value::Null)
-                }
-                _ => message(404, "Not Found"),
-            }
-        }
-        _ => message(404, "Not Found"),
-    }
-}
-
-fn runner_json(r: &FakeRunner) -> Value {
-    let labels: Vec<Value> = r
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| json!({ "id": i + 1, "name": l, "type": "custom" }))
-        .collect();
-    json!({ "id": r.id, "name": r.name, "os": "Linux", "status": if r.online { "online" } else { "offline" }, "busy": r.busy, "labels": labels })
-}
-
-fn generate_jit(s: &mut GhState, scope: &str, body: &Value) -> Response {
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let labels: Vec<String> = body
-        .get("labels")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let Some(group) = body.get("runner_group_id").and_then(Value::as_u64) else {
-        return message(422, "Invalid request. \"runner_group_id\" wasn't supplied.");
-    };
-    if name.is_empty() || labels.is_empty() || labels.len() > 100 {
-        return message(422, "Invalid request: name and 1-100 labels are required.");
-    }
-    if s.runners
-        .values()
-        .any(|r| r.scope == scope && r.name == name)
-    {
-        return message(
-            409,
-            "Already exists - A runner with the name already exists.",
-        );
-    }
-    let work_folder = body
-        .get("work_folder")
-        .and_then(Value::as_str)
-        .unwrap_or("_work")
-        .to_string();
-    let id = s.next_runner_id;
-    s.next_runner_id += 1;
-    let runner = FakeRunner {
-        id,
-        scope: scope.into(),
-        name: name.clone(),
-        online: false,
-        busy: false,
-        labels: labels.clone(),
-    };
-    let json_runner = runner_json(&runner);
-    s.runners.insert(id, runner);
-    s.jit.push(JitRequest {
-        scope: scope.into(),
-        name,
-        runner_group_id: group,
-        labels,
-        work_folder,
-    });
-    reply(
-        201,
-        json!({ "runner": json_runner, "encoded_jit_config": format!("fake-jit-config-{id}") }),
-    )
 }
