@@ -29,6 +29,11 @@ pub struct AppState {
     pub gitea_secret: Option<Secret>,
     /// `admin_token`: the bearer token of the admin API under `/api/v1/`; `None` keeps it closed.
     pub admin_token: Option<Secret>,
+    /// The dispatcher's world (forges, providers, limits): the agent routes need it. `None` when
+    /// the server only ingests (some tests).
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The HTTP routes (DESIGN.md, "Operator interface").
@@ -40,9 +45,21 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/webhook", post(gitea))
         // Admin API: EC2 interruption events from an EventBridge API destination.
         .route("/api/v1/events/ec2", post(crate::interruption::ec2_event))
+        // The agent on each machine: one-time bootstrap exchange, then reports.
+        .route(
+            sortie_core::agent::BOOTSTRAP_PATH,
+            post(crate::agent_api::bootstrap),
+        )
+        .route(
+            sortie_core::agent::REPORT_PATH,
+            post(crate::agent_api::report),
+        )
         .layer(DefaultBodyLimit::max(max_body_bytes));
     Router::new()
         .merge(webhooks)
+        .merge(crate::admin_api::routes())
+        .merge(crate::ui::routes())
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -91,25 +108,41 @@ async fn receive(
             } else {
                 format!("the body could not be read: {rejection}")
             };
+            state.metrics.webhook(route_forge(route), "refused");
             return refuse(route, headers, Refusal { status, reason });
         }
     };
     let delivery = match webhook::inspect(route, secret, headers, &body, Timestamp::now()) {
         Ok(d) => d,
-        Err(refusal) => return refuse(route, headers, refusal),
+        Err(refusal) => {
+            state.metrics.webhook(route_forge(route), "refused");
+            return refuse(route, headers, refusal);
+        }
     };
     store_and_answer(state, delivery).await
+}
+
+/// The forge label of a refused delivery (Forgejo posts to the Gitea route).
+fn route_forge(route: WebhookRoute) -> &'static str {
+    match route {
+        WebhookRoute::Github => "github",
+        WebhookRoute::Gitea => "gitea",
+    }
 }
 
 async fn store_and_answer(state: &AppState, delivery: Delivery) -> Response {
     let (forge, id) = (delivery.forge, delivery.id.clone());
     match state.ingest.store(delivery).await {
-        Ok(DeliveryInsert::New) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"delivery": id, "forge": forge, "status": "stored"})),
-        )
-            .into_response(),
+        Ok(DeliveryInsert::New) => {
+            state.metrics.webhook(forge.as_str(), "stored");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"delivery": id, "forge": forge, "status": "stored"})),
+            )
+                .into_response()
+        }
         Ok(DeliveryInsert::Duplicate { original }) => {
+            state.metrics.webhook(forge.as_str(), "duplicate");
             let outcome = original
                 .outcome
                 .unwrap_or_else(|| "stored; not processed yet".into());

@@ -18,14 +18,21 @@
 //! stop), [`shutdown`] (signals).
 
 pub mod admin;
+pub mod admin_api;
+pub mod agent_api;
 pub mod app;
 pub mod config;
+pub mod dispatcher;
+pub mod fleet;
 pub mod ingest;
 pub mod interruption;
+pub mod metrics;
 pub mod planner;
 pub mod server;
 pub mod shutdown;
 pub mod signature;
+pub mod sweeper;
+pub mod ui;
 pub mod webhook;
 
 pub use config::{ConfigError, Overrides, Settings};

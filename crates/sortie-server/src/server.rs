@@ -28,6 +28,9 @@ pub struct Options {
     pub max_batch: usize,
     /// This replica's name (lease owner); defaults to `HOSTNAME/pid`.
     pub replica: String,
+    /// Forges and providers; the planner needs a forge in push mode to plan pushes. `None`:
+    /// pushes are stored but not planned.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             planner: PlannerOptions::default(),
             max_batch: DEFAULT_MAX_BATCH,
             replica: format!("{host}/{}", std::process::id()),
+            fleet: None,
         }
     }
 }
@@ -60,14 +64,26 @@ pub async fn run(
         owner: options.replica.clone(),
         options: options.planner,
         load: ingest.load(),
+        fleet: options.fleet.clone(),
     };
+    let dispatcher = options
+        .fleet
+        .clone()
+        .map(|fleet| tokio::spawn(crate::dispatcher::Dispatcher::new(fleet).run(shutdown.clone())));
     let planner = tokio::spawn(planner.run(planned_rx, shutdown));
+    let metrics = options
+        .fleet
+        .as_ref()
+        .map(|f| f.metrics.clone())
+        .unwrap_or_default();
     let state = AppState {
         ingest,
         store,
         github_secret: settings.github.webhook_secret.clone(),
         gitea_secret: settings.gitea.webhook_secret.clone(),
         admin_token: settings.admin_token.clone(),
+        fleet: options.fleet.clone(),
+        metrics,
     };
     let app = router(state, settings.max_body_bytes);
     let served = axum::serve(listener, app)
@@ -83,6 +99,11 @@ pub async fn run(
     trigger.fire();
     if let Err(e) = planner.await {
         tracing::error!(error = %e, "the planner task failed");
+    }
+    if let Some(dispatcher) = dispatcher {
+        if let Err(e) = dispatcher.await {
+            tracing::error!(error = %e, "the dispatcher task failed");
+        }
     }
     tracing::info!("stopped");
     served

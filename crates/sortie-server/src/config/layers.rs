@@ -1,5 +1,6 @@
 //! Merging the layers: defaults → file → environment → flags, then checking every value.
 
+use super::connections::{ConnectionFiles, DispatchFile, Ec2File, ForgeApiFile, LocalFile};
 use super::{
     ConfigError, ForgeSettings, Origin, Secret, Settings, DEFAULT_DATABASE_URL, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PROVIDER,
@@ -25,18 +26,17 @@ pub struct Overrides {
 struct FileLayer {
     listen: Option<String>,
     database_url: Option<String>,
-    github: Option<ForgeFile>,
-    gitea: Option<ForgeFile>,
+    github: Option<ForgeApiFile>,
+    gitea: Option<ForgeApiFile>,
     admin_token: Option<String>,
     provider: Option<String>,
     max_body_bytes: Option<u64>,
     routing: Option<toml::Table>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ForgeFile {
-    webhook_secret: Option<String>,
+    public_url: Option<String>,
+    owner: Option<String>,
+    dispatch: Option<DispatchFile>,
+    local: Option<LocalFile>,
+    ec2: Option<Ec2File>,
 }
 
 /// Reads the file (when given) and the process environment, then merges them with `overrides`.
@@ -87,6 +87,7 @@ struct Raw {
     provider: Layered,
     max_body_bytes: Layered,
     routing: toml::Table,
+    connections: ConnectionFiles,
     sources: Vec<Origin>,
 }
 
@@ -101,6 +102,7 @@ impl Raw {
             provider: Layered::new(Some(DEFAULT_PROVIDER)),
             max_body_bytes: Layered::new(None),
             routing: toml::Table::new(),
+            connections: ConnectionFiles::default(),
             sources: vec![Origin::Default],
         }
     }
@@ -114,10 +116,26 @@ impl Raw {
         let o = Origin::File(path.to_path_buf());
         self.listen.set(file.listen, o.clone());
         self.database_url.set(file.database_url, o.clone());
-        self.github_secret
-            .set(file.github.and_then(|g| g.webhook_secret), o.clone());
-        self.gitea_secret
-            .set(file.gitea.and_then(|g| g.webhook_secret), o.clone());
+        let mut github = file.github;
+        let mut gitea = file.gitea;
+        self.github_secret.set(
+            github.as_mut().and_then(|g| g.webhook_secret.take()),
+            o.clone(),
+        );
+        self.gitea_secret.set(
+            gitea.as_mut().and_then(|g| g.webhook_secret.take()),
+            o.clone(),
+        );
+        self.connections = ConnectionFiles {
+            public_url: file.public_url,
+            owner: file.owner,
+            github,
+            gitea,
+            dispatch: file.dispatch,
+            local: file.local,
+            ec2: file.ec2,
+            origin: Some(o.clone()),
+        };
         self.admin_token.set(file.admin_token, o.clone());
         self.provider.set(file.provider, o.clone());
         self.max_body_bytes
@@ -170,12 +188,22 @@ impl Settings {
         flags: &Overrides,
     ) -> Result<Settings, ConfigError> {
         let mut raw = Raw::defaults();
-        if let Some((path, text)) = file {
+        // The seed dispatcher's variables, merged beneath the file (the lowest layer).
+        let seeded = super::seed::beneath_file(file, &env);
+        if let Some((path, text)) = seeded
+            .as_ref()
+            .map(|(p, t)| (p.as_path(), t.as_str()))
+            .or(file)
+        {
             raw.apply_file(path, text)?;
         }
         raw.apply_env(&env);
         raw.apply_flags(flags);
-        raw.check()
+        let files = std::mem::take(&mut raw.connections);
+        let connections = files.check(&env, &mut raw.sources)?;
+        let mut settings = raw.check()?;
+        settings.connections = connections;
+        Ok(settings)
     }
 }
 
@@ -197,6 +225,7 @@ impl Raw {
             max_body_bytes: check_max_body(&self.max_body_bytes)?,
             routing,
             routing_table: self.routing,
+            connections: Default::default(),
             sources: dedup(self.sources),
         })
     }

@@ -6,9 +6,12 @@
 //! error names the setting, where its value came from, and what a valid value looks like.
 //! The reference for operators is `docs/configuration.md`; keep the two in step.
 
+mod connections;
 mod layers;
 mod render;
+pub mod seed;
 
+pub use connections::{Connections, Ec2Settings, GiteaApi, GithubApi, LocalSettings};
 pub use layers::{load, Overrides};
 
 use sortie_core::labels::RoutingConfig;
@@ -81,6 +84,8 @@ pub struct Settings {
     pub routing: RoutingConfig,
     /// The `[routing]` table as written, for printing (`RoutingConfig` is not `Serialize`).
     routing_table: toml::Table,
+    /// Forge APIs, public URL, owner, dispatch limits, providers.
+    pub connections: Connections,
     /// Where each layer came from, for the first log line and `sortie config check`.
     sources: Vec<Origin>,
 }
@@ -99,6 +104,7 @@ impl fmt::Debug for Settings {
             .field("provider", &self.provider)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("routing", &self.routing)
+            .field("connections", &self.connections)
             .field("sources", &self.sources)
             .finish()
     }

@@ -89,7 +89,7 @@ fn read_event(body: Result<Bytes, BytesRejection>) -> Result<InterruptionEvent, 
 
 /// Looks the instance up, records its state and requeues its job when [`decide`] says so.
 /// Returns the outcome line.
-async fn apply(store: &dyn Store, event: &InterruptionEvent) -> Result<String, StoreError> {
+pub async fn apply(store: &dyn Store, event: &InterruptionEvent) -> Result<String, StoreError> {
     let id = &event.instance_id.0;
     let Some(instance) = store.find_instance(EC2_PROVIDER, id).await? else {
         return Ok(format!("ignored: instance {id} is not one of ours"));

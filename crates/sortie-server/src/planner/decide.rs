@@ -33,7 +33,8 @@ pub struct JobDecision {
 /// Decides what `delivery` asks for.
 pub fn decide(delivery: &Delivery, routing: &RoutingConfig, catalog: &Catalog) -> Decision {
     if delivery.event != "workflow_job" {
-        // Push mode (older Gitea) is planned by the forge work; everything else is kept only.
+        // `Planner::plan` sends pushes to push mode (`super::push`) before asking here; every
+        // other event is kept only.
         return Decision::Nothing(format!("stored; not planned (event {})", delivery.event));
     }
     let wj = match WorkflowJob::parse(&delivery.body) {
@@ -99,8 +100,8 @@ fn completion(conclusion: Option<&str>) -> (JobEvent, String) {
 
 /// A job no machine will be made for leaves the queue at once, with the route's reason.
 /// sortie-core has no `skipped` state: a skipped job is recorded as cancelled, its reason saying
-/// "skipped"; an unroutable one as failed.
-fn settle_event(route: &Route) -> Option<(JobEvent, String)> {
+/// "skipped"; an unroutable one as failed. Push mode settles its jobs with the same words.
+pub(super) fn settle_event(route: &Route) -> Option<(JobEvent, String)> {
     match route.kind {
         RouteKind::Provider | RouteKind::Pool => None,
         RouteKind::Skip => Some((JobEvent::Cancel, format!("skipped: {}", route.reason))),

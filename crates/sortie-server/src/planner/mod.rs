@@ -12,11 +12,14 @@
 //! delivery planned twice by a race does no harm.
 
 mod decide;
+mod push;
 
 pub use decide::{decide, Decision, JobDecision};
+pub use push::{decide_push, push_connection, push_outcome, JobTally};
 
 use crate::ingest::Load;
 use crate::shutdown::Shutdown;
+use push::{Deferred, ForgeBackoff};
 use sortie_core::catalog::Catalog;
 use sortie_core::job::{JobState, Transition};
 use sortie_core::labels::RoutingConfig;
@@ -41,6 +44,9 @@ pub struct PlannerOptions {
     pub sweep_interval: Duration,
     /// A sweep after the first leaves deliveries younger than this to their own replica.
     pub recovery_min_age: Duration,
+    /// Longest one push may spend on the forge API (workflow files, compare) before it is left
+    /// for a later sweep. Bounds how long pushes delay the planning of other deliveries.
+    pub forge_timeout: Duration,
 }
 
 impl Default for PlannerOptions {
@@ -48,6 +54,7 @@ impl Default for PlannerOptions {
         PlannerOptions {
             sweep_interval: Duration::from_secs(5),
             recovery_min_age: Duration::from_secs(10),
+            forge_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -67,6 +74,9 @@ pub struct Planner {
     pub options: PlannerOptions,
     /// The webhook requests waiting for a commit; planning yields to them.
     pub load: Load,
+    /// Forges and providers; push-mode planning needs the forge API. `None`: pushes are stored
+    /// but not planned.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl Planner {
@@ -77,20 +87,21 @@ impl Planner {
         let mut tick = tokio::time::interval(self.options.sweep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut first_sweep = true;
+        let backoff = ForgeBackoff::default();
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.recv() => break,
                 next = fresh.recv() => match next {
                     Some(delivery) => {
-                        self.plan(&delivery).await;
+                        self.plan(&delivery, &backoff).await;
                     }
                     None => break,
                 },
                 _ = tick.tick() => {
                     let min_age = if first_sweep { Duration::ZERO } else { self.options.recovery_min_age };
                     first_sweep = false;
-                    self.sweep(min_age, &shutdown).await;
+                    self.sweep(min_age, &shutdown, &backoff).await;
                 }
             }
         }
@@ -100,9 +111,37 @@ impl Planner {
         tracing::debug!("planner stopped");
     }
 
+    /// Plans every unprocessed delivery now, oldest first, with no lease and no age filter, and
+    /// returns how many were planned. For `sortie lambda`, where nothing runs after an
+    /// invocation returns; one that fails stays unprocessed for the next call.
+    pub async fn plan_pending(&self) -> usize {
+        let backoff = ForgeBackoff::default();
+        let (mut planned, mut failed) = (0, 0);
+        loop {
+            let page = match self.store.list_unprocessed_deliveries(SWEEP_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list unprocessed deliveries; they wait for the next call");
+                    return planned;
+                }
+            };
+            let due: Vec<_> = page.into_iter().skip(failed).collect();
+            if due.is_empty() {
+                return planned;
+            }
+            for stored in due {
+                if self.plan(&stored.delivery, &backoff).await {
+                    planned += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+    }
+
     /// Plans every unprocessed delivery older than `min_age`, page by page, while this replica
     /// holds the recovery lease.
-    async fn sweep(&self, min_age: Duration, shutdown: &Shutdown) {
+    async fn sweep(&self, min_age: Duration, shutdown: &Shutdown, backoff: &ForgeBackoff) {
         let ttl = self
             .options
             .sweep_interval
@@ -145,19 +184,34 @@ impl Planner {
                 if shutdown.is_triggered() {
                     return;
                 }
-                if !self.plan(&stored.delivery).await {
+                if !self.plan(&stored.delivery, backoff).await {
                     failed += 1;
                 }
             }
         }
     }
 
-    /// Plans one delivery and marks it processed. False when the store failed (it stays
-    /// unprocessed, for the next sweep).
-    async fn plan(&self, delivery: &Delivery) -> bool {
+    /// Plans one delivery and marks it processed. False when the store or, for a push, the
+    /// forge failed in a way that may pass (it stays unprocessed, for the next sweep).
+    async fn plan(&self, delivery: &Delivery, backoff: &ForgeBackoff) -> bool {
         self.load.wait_idle(YIELD_AT_MOST).await;
-        let decision = decide(delivery, &self.routing, &self.catalog);
-        let result = match apply(self.store.as_ref(), decision).await {
+        let planned = if delivery.event == "push" {
+            match self.plan_push(delivery, backoff).await {
+                Ok(outcome) => Ok(outcome),
+                Err(Deferred::Store(e)) => Err(e),
+                Err(Deferred::Forge(reason)) => {
+                    tracing::warn!(forge = %delivery.forge, delivery = %delivery.id, %reason, "push not planned yet: the forge API failed; it stays unprocessed and the recovery sweep retries it");
+                    return false;
+                }
+            }
+        } else {
+            apply(
+                self.store.as_ref(),
+                decide(delivery, &self.routing, &self.catalog),
+            )
+            .await
+        };
+        let result = match planned {
             Ok(outcome) => self
                 .store
                 .mark_delivery_processed(delivery.forge, &delivery.id, &outcome)
@@ -168,6 +222,10 @@ impl Planner {
         match result {
             Ok(outcome) => {
                 tracing::info!(forge = %delivery.forge, delivery = %delivery.id, event = %delivery.event, %outcome, "delivery planned");
+                // A job may be queued now: start the dispatcher instead of waiting for its poll.
+                if let Some(fleet) = &self.fleet {
+                    fleet.wake.notify_one();
+                }
                 true
             }
             Err(e) => {
@@ -180,13 +238,28 @@ impl Planner {
 
 /// Performs a decision against the store and returns the delivery's outcome text.
 pub async fn apply(store: &dyn Store, decision: Decision) -> Result<String, StoreError> {
-    let d = match decision {
-        Decision::Nothing(outcome) => return Ok(outcome),
-        Decision::Job(d) => *d,
-    };
+    match decision {
+        Decision::Nothing(outcome) => Ok(outcome),
+        Decision::Job(d) => Ok(apply_job(store, *d).await?.outcome),
+    }
+}
+
+/// One job decision as performed.
+#[derive(Debug, Clone)]
+pub(crate) struct AppliedJob {
+    /// True when this call created it.
+    pub created: bool,
+    /// The terminal reason it was settled with now, if it was.
+    pub settled: Option<String>,
+    /// What happened, for the delivery's outcome.
+    pub outcome: String,
+}
+
+/// Creates the job if absent, settles it when its route serves no machine, applies the event.
+pub(crate) async fn apply_job(store: &dyn Store, d: JobDecision) -> Result<AppliedJob, StoreError> {
     let created = store.create_job(&d.job).await?;
     let is_new = created.is_created();
-    let mut job = created.into_job();
+    let job = created.into_job();
     let mut outcome = if is_new {
         format!(
             "created job {} ({}), route {}: {}",
@@ -198,6 +271,7 @@ pub async fn apply(store: &dyn Store, decision: Decision) -> Result<String, Stor
     } else {
         format!("job {} ({}) already known, {}", job.id, job.key, job.state)
     };
+    let mut settled = None;
     // Settle whenever the stored job is still queued on a route that serves nothing, not only
     // when just created: a crash between create and settle is repaired by the next plan.
     if let Some((event, reason)) = d
@@ -207,13 +281,17 @@ pub async fn apply(store: &dyn Store, decision: Decision) -> Result<String, Stor
     {
         let applied = store.apply_event(job.id, *event, reason).await?;
         outcome.push_str(&describe(&applied.transition, reason));
-        job = applied.job;
+        settled = Some(reason.clone());
     }
     if let Some((event, reason)) = &d.event {
         let applied = store.apply_event(job.id, *event, reason).await?;
         outcome.push_str(&describe(&applied.transition, reason));
     }
-    Ok(outcome)
+    Ok(AppliedJob {
+        created: is_new,
+        settled,
+        outcome,
+    })
 }
 
 fn route_kind(route: &sortie_core::route::Route) -> String {

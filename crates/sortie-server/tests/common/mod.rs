@@ -6,6 +6,7 @@
 
 use sortie_core::forge::Flavor;
 use sortie_server::config::Settings;
+use sortie_server::fleet::Fleet;
 use sortie_server::signature::sign_hex;
 use sortie_server::{Options, Overrides, RunningServer};
 use sortie_store::{Delivery, DeliveryId, Store, StoredDelivery};
@@ -86,6 +87,27 @@ pub fn settings(database_url: &str) -> Settings {
 
 /// Starts the real app on `db`; `tweak` may change the settings and options first.
 pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings, &mut Options)) -> TestApp {
+    spawn_app_full(db, tweak, None).await
+}
+
+/// Builds the server's [`Fleet`] from the app's store.
+pub type FleetBuilder = Box<dyn FnOnce(Arc<dyn Store>) -> Fleet>;
+
+/// Starts the real app on `db` with the [`Fleet`] that `fleet` builds from the app's store
+/// (given to the server as `Options::fleet`); `tweak` as in [`spawn_app_with`].
+pub async fn spawn_app_with_fleet(
+    db: Db,
+    fleet: impl FnOnce(Arc<dyn Store>) -> Fleet + 'static,
+    tweak: impl FnOnce(&mut Settings, &mut Options),
+) -> TestApp {
+    spawn_app_full(db, tweak, Some(Box::new(fleet))).await
+}
+
+async fn spawn_app_full(
+    db: Db,
+    tweak: impl FnOnce(&mut Settings, &mut Options),
+    fleet: Option<FleetBuilder>,
+) -> TestApp {
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
@@ -116,6 +138,9 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings, &mut Optio
     let store = sortie_store::open(&s.database_url)
         .await
         .expect("store opens");
+    if let Some(build) = fleet {
+        options.fleet = Some(Arc::new(build(store.clone())));
+    }
     let server = RunningServer::start(&s, store.clone(), options)
         .await
         .expect("server starts");

@@ -1,0 +1,547 @@
+//! The settings of what sortie talks to and how hard it works: the forges' APIs (`[github]`,
+//! `[gitea]` beyond their webhook secrets), the URL machines use to reach sortie, the dispatch
+//! limits (`[dispatch]`), and the providers (`[local]`, `[ec2]`).
+//!
+//! File keys are checked (unknown keys refused); the environment overrides the commonly scripted
+//! ones (`SORTIE_GITHUB_APP_ID`, `SORTIE_GITEA_URL`, …, see docs/configuration.md).
+
+use super::{ConfigError, Origin, Secret};
+use crate::fleet::{ForgeMode, Limits, ScopeRule};
+use serde::Deserialize;
+use sortie_core::forge::Flavor;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[github]` API settings (the webhook secret is in [`super::ForgeSettings`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GithubApi {
+    /// `api_url` / `SORTIE_GITHUB_API_URL`: `https://api.github.com` or `https://HOST/api/v3`.
+    pub api_url: Option<String>,
+    /// `app_id` / `SORTIE_GITHUB_APP_ID`.
+    pub app_id: Option<String>,
+    /// `private_key` / `SORTIE_GITHUB_PRIVATE_KEY` (PEM text), or read from `private_key_file` /
+    /// `SORTIE_GITHUB_PRIVATE_KEY_FILE`.
+    pub private_key: Option<Secret>,
+    /// `token` / `SORTIE_GITHUB_TOKEN`: a personal access token when there is no App.
+    pub token: Option<Secret>,
+    /// `runner_scope`: `repo` (default) or `org`.
+    pub scope: ScopeRule,
+    /// `web_url`: where git clones from (default `https://github.com`, or the API host).
+    pub web_url: Option<String>,
+}
+
+impl GithubApi {
+    /// True when sortie can call GitHub's API.
+    pub fn is_configured(&self) -> bool {
+        (self.app_id.is_some() && self.private_key.is_some()) || self.token.is_some()
+    }
+}
+
+/// `[gitea]` API settings (Gitea or Forgejo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiteaApi {
+    /// `url` / `SORTIE_GITEA_URL`: the instance's base URL.
+    pub url: Option<String>,
+    /// `token` / `SORTIE_GITEA_TOKEN`.
+    pub token: Option<Secret>,
+    /// `kind` / `SORTIE_GITEA_KIND`: `gitea` (default) or `forgejo`.
+    pub flavor: Flavor,
+    /// `mode` / `SORTIE_GITEA_MODE`: `workflow_job` (default; Gitea 1.24+) or `push`.
+    pub mode: ForgeMode,
+    /// `runner_scope`: `repo` (default), `org` or `instance`.
+    pub scope: ScopeRule,
+}
+
+impl Default for GiteaApi {
+    fn default() -> Self {
+        GiteaApi {
+            url: None,
+            token: None,
+            flavor: Flavor::Gitea,
+            mode: ForgeMode::WorkflowJob,
+            scope: ScopeRule::Repo,
+        }
+    }
+}
+
+impl GiteaApi {
+    /// True when sortie can call the instance's API.
+    pub fn is_configured(&self) -> bool {
+        self.url.is_some() && self.token.is_some()
+    }
+}
+
+/// `[local]`: the local provider (processes on this host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// `command`: the runner command; default `[<this sortie binary>, "agent",
+    /// "--no-poweroff"]` (the agent gets `SORTIE_URL` and `SORTIE_BOOTSTRAP_TOKEN`).
+    pub command: Option<Vec<String>>,
+    /// `max_concurrent`: most runner processes at once (default 4).
+    pub max_concurrent: usize,
+    /// `time_limit_secs`: wall-clock limit per runner (default 3600).
+    pub time_limit: Duration,
+    /// `work_root`: parent of the per-job work directories (default the system temp dir).
+    pub work_root: Option<PathBuf>,
+    /// `log_dir`: where runner logs are kept (default `./sortie-logs`).
+    pub log_dir: Option<PathBuf>,
+    /// `env`: extra environment for every runner.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            command: None,
+            max_concurrent: 4,
+            time_limit: Duration::from_secs(3600),
+            work_root: None,
+            log_dir: None,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[ec2]`: the EC2 provider.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ec2Settings {
+    /// `region` / `SORTIE_EC2_REGION` (default: the AWS SDK's region chain).
+    pub region: Option<String>,
+    /// `endpoint_url` (tests and local clouds; default AWS).
+    pub endpoint_url: Option<String>,
+    /// `ami_amd64` / `SORTIE_EC2_AMI`.
+    pub ami_amd64: Option<String>,
+    /// `ami_arm64`.
+    pub ami_arm64: Option<String>,
+    /// `subnets` / `SORTIE_EC2_SUBNETS` (comma-separated): subnet ids, each `subnet-…` or
+    /// `subnet-…@us-east-1a` to name its zone.
+    pub subnets: Vec<String>,
+    /// `security_group_ids` / `SORTIE_EC2_SECURITY_GROUPS` (comma-separated).
+    pub security_group_ids: Vec<String>,
+    /// `instance_profile` / `SORTIE_EC2_INSTANCE_PROFILE`.
+    pub instance_profile: Option<String>,
+    /// `on_demand_fallback` (default true).
+    pub on_demand_fallback: bool,
+}
+
+/// Everything this module adds to [`super::Settings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connections {
+    /// `public_url` / `SORTIE_PUBLIC_URL`: the URL machines reach sortie at (default
+    /// `http://<listen>`).
+    pub public_url: Option<String>,
+    /// `owner` / `SORTIE_OWNER`: the `sortie:owner` tag value, one per deployment (default
+    /// `sortie`). Sweeps only touch machines with their own owner tag.
+    pub owner: String,
+    /// GitHub API.
+    pub github: GithubApi,
+    /// Gitea/Forgejo API.
+    pub gitea: GiteaApi,
+    /// `[dispatch]`.
+    pub limits: Limits,
+    /// `[local]`.
+    pub local: LocalSettings,
+    /// `[ec2]`.
+    pub ec2: Ec2Settings,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            public_url: None,
+            owner: "sortie".into(),
+            github: GithubApi::default(),
+            gitea: GiteaApi::default(),
+            limits: Limits::default(),
+            local: LocalSettings::default(),
+            ec2: Ec2Settings {
+                on_demand_fallback: true,
+                ..Ec2Settings::default()
+            },
+        }
+    }
+}
+
+/// The file's `[github]`/`[gitea]` keys beyond `webhook_secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ForgeApiFile {
+    pub webhook_secret: Option<String>,
+    pub api_url: Option<String>,
+    pub web_url: Option<String>,
+    pub app_id: Option<toml::Value>,
+    pub private_key: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    pub token: Option<String>,
+    pub runner_scope: Option<String>,
+    pub runner_group_id: Option<u64>,
+    pub url: Option<String>,
+    pub kind: Option<String>,
+    pub mode: Option<String>,
+}
+
+/// `[dispatch]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DispatchFile {
+    concurrency: Option<usize>,
+    max_per_repo: Option<u32>,
+    max_per_provider: Option<BTreeMap<String, u32>>,
+    claim_ttl_secs: Option<u64>,
+    max_attempts: Option<u32>,
+    launching_timeout_secs: Option<u64>,
+    running_timeout_secs: Option<u64>,
+    idle_runner_timeout_secs: Option<u64>,
+    heartbeat_interval_secs: Option<u64>,
+    max_runtime_secs: Option<u64>,
+    sweep_interval_secs: Option<u64>,
+    poll_ms: Option<u64>,
+}
+
+/// `[local]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LocalFile {
+    command: Option<Vec<String>>,
+    max_concurrent: Option<usize>,
+    time_limit_secs: Option<u64>,
+    work_root: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
+    env: Option<BTreeMap<String, String>>,
+}
+
+/// `[ec2]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Ec2File {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    ami_amd64: Option<String>,
+    ami_arm64: Option<String>,
+    subnets: Option<Vec<String>>,
+    security_group_ids: Option<Vec<String>>,
+    instance_profile: Option<String>,
+    on_demand_fallback: Option<bool>,
+}
+
+/// The raw file sections this module reads.
+#[derive(Debug, Default)]
+pub(super) struct ConnectionFiles {
+    pub public_url: Option<String>,
+    pub owner: Option<String>,
+    pub github: Option<ForgeApiFile>,
+    pub gitea: Option<ForgeApiFile>,
+    pub dispatch: Option<DispatchFile>,
+    pub local: Option<LocalFile>,
+    pub ec2: Option<Ec2File>,
+    pub origin: Option<Origin>,
+}
+
+fn invalid(key: &'static str, origin: &Origin, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        origin: origin.clone(),
+        message,
+    }
+}
+
+fn secs(v: Option<u64>, default: Duration) -> Duration {
+    v.map(Duration::from_secs).unwrap_or(default)
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn nonempty_secret(
+    key: &'static str,
+    origin: &Origin,
+    v: Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Err(invalid(
+            key,
+            origin,
+            "the value is empty; set it or remove the setting".into(),
+        )),
+        Some(v) => Ok(Some(Secret::new(v))),
+    }
+}
+
+fn check_url(
+    key: &'static str,
+    origin: &Origin,
+    v: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Ok(Some(u.trim_end_matches('/').to_string()))
+        }
+        Some(u) => Err(invalid(
+            key,
+            origin,
+            format!("{u:?} is not an http:// or https:// URL"),
+        )),
+    }
+}
+
+fn scope(
+    key: &'static str,
+    origin: &Origin,
+    text: Option<&str>,
+    group: Option<u64>,
+    allow_instance: bool,
+) -> Result<ScopeRule, ConfigError> {
+    match text.unwrap_or("repo") {
+        "repo" | "repository" => Ok(ScopeRule::Repo),
+        "org" | "organization" | "organisation" => Ok(ScopeRule::Org {
+            runner_group_id: group,
+        }),
+        "instance" if allow_instance => Ok(ScopeRule::Instance),
+        other => Err(invalid(
+            key,
+            origin,
+            format!(
+                "{other:?} is not a runner scope; use repo, org{}",
+                if allow_instance { " or instance" } else { "" }
+            ),
+        )),
+    }
+}
+
+impl ConnectionFiles {
+    /// Merges the file sections with the environment and checks every value.
+    pub(super) fn check(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+        sources: &mut Vec<Origin>,
+    ) -> Result<Connections, ConfigError> {
+        let file_origin = self.origin.clone().unwrap_or(Origin::Default);
+        let mut take = |name: &'static str| -> Option<(String, Origin)> {
+            env(name).map(|v| {
+                sources.push(Origin::Env(name));
+                (v, Origin::Env(name))
+            })
+        };
+        let pick =
+            |file: Option<String>, env: Option<(String, Origin)>| -> (Option<String>, Origin) {
+                match env {
+                    Some((v, o)) => (Some(v), o),
+                    None => (file, file_origin.clone()),
+                }
+            };
+        let mut out = Connections::default();
+
+        let (v, o) = pick(self.public_url, take("SORTIE_PUBLIC_URL"));
+        out.public_url = check_url("public_url", &o, v)?;
+        let (v, o) = pick(self.owner, take("SORTIE_OWNER"));
+        if let Some(owner) = v {
+            let ok = !owner.is_empty()
+                && owner.len() <= 64
+                && owner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(invalid(
+                    "owner",
+                    &o,
+                    format!("{owner:?} is not a valid owner tag: use 1-64 letters, digits, - _ ."),
+                ));
+            }
+            out.owner = owner;
+        }
+
+        // [github]
+        let gh = self.github.unwrap_or_default();
+        for (present, key) in [
+            (gh.url.is_some(), "github.url (use api_url)"),
+            (gh.kind.is_some(), "github.kind"),
+            (gh.mode.is_some(), "github.mode"),
+        ] {
+            if present {
+                return Err(invalid(
+                    "github",
+                    &file_origin,
+                    format!("{key} is not a [github] setting; see docs/configuration.md"),
+                ));
+            }
+        }
+        let (v, o) = pick(gh.api_url, take("SORTIE_GITHUB_API_URL"));
+        out.github.api_url = check_url("github.api_url", &o, v)?;
+        out.github.web_url = check_url("github.web_url", &file_origin, gh.web_url)?;
+        let app_id = gh.app_id.map(|v| match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        });
+        let (v, _) = pick(app_id, take("SORTIE_GITHUB_APP_ID"));
+        out.github.app_id = v.filter(|s| !s.trim().is_empty());
+        let (key_text, o) = pick(gh.private_key, take("SORTIE_GITHUB_PRIVATE_KEY"));
+        let key_file = match take("SORTIE_GITHUB_PRIVATE_KEY_FILE") {
+            Some((p, o)) => Some((PathBuf::from(p), o)),
+            None => gh.private_key_file.map(|p| (p, file_origin.clone())),
+        };
+        out.github.private_key = match (key_text, key_file) {
+            (Some(k), _) => nonempty_secret("github.private_key", &o, Some(k))?,
+            (None, Some((path, o))) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        "github.private_key_file",
+                        &o,
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(Secret::new(text))
+            }
+            (None, None) => None,
+        };
+        let (v, o) = pick(gh.token, take("SORTIE_GITHUB_TOKEN"));
+        out.github.token = nonempty_secret("github.token", &o, v)?;
+        if out.github.app_id.is_some() != out.github.private_key.is_some() {
+            return Err(invalid(
+                "github.app_id",
+                &file_origin,
+                "a GitHub App needs both app_id and private_key (or private_key_file)".into(),
+            ));
+        }
+        out.github.scope = scope(
+            "github.runner_scope",
+            &file_origin,
+            gh.runner_scope.as_deref(),
+            gh.runner_group_id,
+            false,
+        )?;
+
+        // [gitea]
+        let gt = self.gitea.unwrap_or_default();
+        for (present, key) in [
+            (gt.app_id.is_some(), "gitea.app_id"),
+            (
+                gt.private_key.is_some() || gt.private_key_file.is_some(),
+                "gitea.private_key",
+            ),
+            (gt.api_url.is_some(), "gitea.api_url (use url)"),
+        ] {
+            if present {
+                return Err(invalid(
+                    "gitea",
+                    &file_origin,
+                    format!("{key} is not a [gitea] setting; see docs/configuration.md"),
+                ));
+            }
+        }
+        let (v, o) = pick(gt.url, take("SORTIE_GITEA_URL"));
+        out.gitea.url = check_url("gitea.url", &o, v)?;
+        let (v, o) = pick(gt.token, take("SORTIE_GITEA_TOKEN"));
+        out.gitea.token = nonempty_secret("gitea.token", &o, v)?;
+        let (v, o) = pick(gt.kind, take("SORTIE_GITEA_KIND"));
+        out.gitea.flavor = match v.as_deref().unwrap_or("gitea") {
+            "gitea" => Flavor::Gitea,
+            "forgejo" => Flavor::Forgejo,
+            other => {
+                return Err(invalid(
+                    "gitea.kind",
+                    &o,
+                    format!("{other:?} is not gitea or forgejo"),
+                ))
+            }
+        };
+        let (v, o) = pick(gt.mode, take("SORTIE_GITEA_MODE"));
+        out.gitea.mode = match v.as_deref().unwrap_or("workflow_job") {
+            "workflow_job" => ForgeMode::WorkflowJob,
+            "push" => ForgeMode::Push,
+            other => {
+                return Err(invalid(
+                    "gitea.mode",
+                    &o,
+                    format!(
+                        "{other:?} is not a mode; use workflow_job (Gitea 1.24+ sends workflow_job \
+                         webhooks) or push (older servers: sortie evaluates the workflows)"
+                    ),
+                ))
+            }
+        };
+        out.gitea.scope = scope(
+            "gitea.runner_scope",
+            &file_origin,
+            gt.runner_scope.as_deref(),
+            None,
+            true,
+        )?;
+
+        // [dispatch]
+        let d = self.dispatch.unwrap_or_default();
+        let def = Limits::default();
+        out.limits = Limits {
+            concurrency: d.concurrency.unwrap_or(def.concurrency).max(1),
+            max_per_repo: d.max_per_repo.unwrap_or(def.max_per_repo),
+            max_per_provider: d.max_per_provider.unwrap_or_default(),
+            dispatch_poll: d
+                .poll_ms
+                .map(Duration::from_millis)
+                .unwrap_or(def.dispatch_poll),
+            claim_ttl: secs(d.claim_ttl_secs, def.claim_ttl),
+            max_attempts: d.max_attempts.unwrap_or(def.max_attempts).max(1),
+            launching_timeout: secs(d.launching_timeout_secs, def.launching_timeout),
+            running_timeout: secs(d.running_timeout_secs, def.running_timeout),
+            idle_runner_timeout: secs(d.idle_runner_timeout_secs, def.idle_runner_timeout),
+            heartbeat_interval: secs(d.heartbeat_interval_secs, def.heartbeat_interval),
+            max_runtime: secs(d.max_runtime_secs, def.max_runtime),
+            sweep_interval: secs(d.sweep_interval_secs, def.sweep_interval),
+        };
+        if out.limits.claim_ttl.is_zero() || out.limits.sweep_interval.is_zero() {
+            return Err(invalid(
+                "dispatch",
+                &file_origin,
+                "claim_ttl_secs and sweep_interval_secs must be positive".into(),
+            ));
+        }
+
+        // [local]
+        let l = self.local.unwrap_or_default();
+        let ldef = LocalSettings::default();
+        if l.command.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(invalid(
+                "local.command",
+                &file_origin,
+                "the command is empty; remove it to run `sortie agent`, or name the runner program"
+                    .into(),
+            ));
+        }
+        out.local = LocalSettings {
+            command: l.command,
+            max_concurrent: l.max_concurrent.unwrap_or(ldef.max_concurrent).max(1),
+            time_limit: secs(l.time_limit_secs, ldef.time_limit),
+            work_root: l.work_root,
+            log_dir: l.log_dir,
+            env: l.env.unwrap_or_default(),
+        };
+
+        // [ec2]
+        let e = self.ec2.unwrap_or_default();
+        let (v, _) = pick(e.region, take("SORTIE_EC2_REGION"));
+        out.ec2.region = v;
+        out.ec2.endpoint_url = check_url("ec2.endpoint_url", &file_origin, e.endpoint_url)?;
+        let (v, _) = pick(e.ami_amd64, take("SORTIE_EC2_AMI"));
+        out.ec2.ami_amd64 = v;
+        out.ec2.ami_arm64 = e.ami_arm64;
+        out.ec2.subnets = match take("SORTIE_EC2_SUBNETS") {
+            Some((v, _)) => list(&v),
+            None => e.subnets.unwrap_or_default(),
+        };
+        out.ec2.security_group_ids = match take("SORTIE_EC2_SECURITY_GROUPS") {
+            Some((v, _)) => list(&v),
+            None => e.security_group_ids.unwrap_or_default(),
+        };
+        let (v, _) = pick(e.instance_profile, take("SORTIE_EC2_INSTANCE_PROFILE"));
+        out.ec2.instance_profile = v;
+        out.ec2.on_demand_fallback = e.on_demand_fallback.unwrap_or(true);
+        Ok(out)
+    }
+}
