@@ -1,8 +1,12 @@
 //! `sortie`: one fresh, short-lived machine per CI job. The one binary; each subcommand lives in
 //! its own module and keeps I/O at this edge so the decisions stay in `sortie-core`.
 
+mod agent;
 mod bench_cmd;
 mod config_cmd;
+mod demo_cmd;
+mod jobs_cmd;
+mod lambda_cmd;
 mod migrate_cmd;
 mod plan_cmd;
 mod serve_cmd;
@@ -30,6 +34,19 @@ enum Command {
     Migrate(migrate_cmd::MigrateArgs),
     /// Benchmarks that print figures: `sortie bench ingest`.
     Bench(bench_cmd::BenchArgs),
+    /// On a runner machine: exchange the bootstrap token, run the forge's runner for one job,
+    /// report, power off.
+    Agent(agent::AgentArgs),
+    /// Self-contained showcase: a fake GitHub, sortie on SQLite and the local provider, one job
+    /// from queued to completed with its machine gone.
+    Demo(demo_cmd::DemoArgs),
+    /// Jobs on a running server, with the reason for each one's state; `sortie jobs show ID`.
+    Jobs(jobs_cmd::JobsArgs),
+    /// Machines on a running server.
+    Instances(jobs_cmd::InstancesArgs),
+    /// AWS Lambda handler: API Gateway/function URL webhooks, the scheduled clean-up, EC2
+    /// events. Also runs when Lambda starts the binary with no arguments.
+    Lambda(lambda_cmd::LambdaArgs),
 }
 
 /// An error whose message is for the operator; exit code 2 means "unusable input".
@@ -45,13 +62,21 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda starts `bootstrap` with no arguments and AWS_LAMBDA_RUNTIME_API set.
+    let cli = lambda_cmd::auto_detected().map_or_else(Cli::parse, |args| Cli {
+        command: Command::Lambda(args),
+    });
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Config(args) => config_cmd::run(&args),
         Command::Migrate(args) => migrate_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Agent(args) => agent::run(&args),
+        Command::Demo(args) => demo_cmd::run(&args),
+        Command::Jobs(args) => jobs_cmd::run_jobs(&args),
+        Command::Instances(args) => jobs_cmd::run_instances(&args),
+        Command::Lambda(args) => lambda_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,13 +83,55 @@ async fn serve(settings: Settings) -> Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     tracing::info!("listening on http://{addr}");
+    let mut options = Options::default();
+    let fleet = sortie_server::fleet::build(
+        &settings,
+        store.clone(),
+        sortie_server::fleet::BuildOptions {
+            replica: options.replica.clone(),
+            default_local_command: default_local_command(),
+            listen: addr,
+        },
+    )
+    .await
+    .map_err(|e| UsageError(e.to_string()))?;
+    log_fleet(&fleet);
+    options.fleet = Some(std::sync::Arc::new(fleet));
     sortie_server::run(
         &settings,
         store,
         listener,
-        Options::default(),
+        options,
         sortie_server::shutdown::os_signal(),
     )
     .await
     .context("the HTTP server failed")
+}
+
+/// The local provider's runner when `[local] command` is unset: this very binary as the agent,
+/// which powers nothing off (it is a process on this host, not a machine).
+pub fn default_local_command() -> Vec<String> {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "sortie".into());
+    vec![
+        exe,
+        "agent".into(),
+        "--no-poweroff".into(),
+        "--url".into(),
+        "{url}".into(),
+    ]
+}
+
+/// One line per forge and provider the dispatcher will use, and a warning when none can mint
+/// runner credentials.
+pub fn log_fleet(fleet: &sortie_server::fleet::Fleet) {
+    for (flavor, handle) in &fleet.forges {
+        tracing::info!(forge = %flavor, mode = ?handle.mode, scope = ?handle.scope, "forge connection ready");
+    }
+    if fleet.forges.is_empty() {
+        tracing::warn!("no forge API is configured ([github] app_id/private_key or token, [gitea] url/token): jobs are planned but wait for a runner credential");
+    }
+    let providers: Vec<&str> = fleet.providers.keys().map(String::as_str).collect();
+    tracing::info!(providers = %providers.join(", "), public_url = %fleet.public_url, owner = %fleet.owner, "dispatcher ready");
 }
