@@ -92,6 +92,9 @@ pub struct Limits {
     pub dispatch_poll: Duration,
     /// How long a dispatcher's claim on a job lives before another replica may take it over.
     pub claim_ttl: Duration,
+    /// The longest one provider launch call may take; the claim is held this long plus
+    /// `claim_ttl` through the call, so no other replica resumes a launch still in flight.
+    pub launch_call_timeout: Duration,
     /// Launch attempts per job before it fails for good.
     pub max_attempts: u32,
     /// A job may stay `launching` this long before the sweeper retries it.
@@ -116,6 +119,7 @@ impl Default for Limits {
             max_per_provider: BTreeMap::new(),
             dispatch_poll: Duration::from_millis(500),
             claim_ttl: Duration::from_secs(60),
+            launch_call_timeout: Duration::from_secs(120),
             max_attempts: 3,
             launching_timeout: Duration::from_secs(15 * 60),
             running_timeout: Duration::from_secs(6 * 3600),

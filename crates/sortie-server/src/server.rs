@@ -31,6 +31,9 @@ pub struct Options {
     /// Forges and providers; the planner needs a forge in push mode to plan pushes. `None`:
     /// pushes are stored but not planned.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Run the sweeper with the fleet (every `dispatch.sweep_interval_secs`, one replica at a
+    /// time by lease). Tests that drive a sweeper themselves turn it off.
+    pub sweep: bool,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             max_batch: DEFAULT_MAX_BATCH,
             replica: format!("{host}/{}", std::process::id()),
             fleet: None,
+            sweep: true,
         }
     }
 }
@@ -70,6 +74,11 @@ pub async fn run(
         .fleet
         .clone()
         .map(|fleet| tokio::spawn(crate::dispatcher::Dispatcher::new(fleet).run(shutdown.clone())));
+    let sweeper = options
+        .fleet
+        .clone()
+        .filter(|_| options.sweep)
+        .map(|fleet| tokio::spawn(crate::sweeper::Sweeper::new(fleet).run(shutdown.clone())));
     let planner = tokio::spawn(planner.run(planned_rx, shutdown));
     let metrics = options
         .fleet
@@ -103,6 +112,11 @@ pub async fn run(
     if let Some(dispatcher) = dispatcher {
         if let Err(e) = dispatcher.await {
             tracing::error!(error = %e, "the dispatcher task failed");
+        }
+    }
+    if let Some(sweeper) = sweeper {
+        if let Err(e) = sweeper.await {
+            tracing::error!(error = %e, "the sweeper task failed");
         }
     }
     tracing::info!("stopped");

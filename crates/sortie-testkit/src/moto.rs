@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "aws")]
 mod fault;
 #[cfg(feature = "aws")]
+mod serial;
+#[cfg(feature = "aws")]
 pub use fault::{ec2_error_body, Fault, FaultInjector};
+#[cfg(feature = "aws")]
+pub use serial::SerialClient;
 
 /// How long a fresh moto server may take to answer (Python start-up on a busy 2-core machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -173,6 +177,22 @@ impl MotoServer {
         self.loader().http_client(faults.clone()).load().await
     }
 
+    /// Like [`MotoServer::sdk_config`] but one request at a time (see [`SerialClient`]): for
+    /// tests whose code under test calls moto concurrently.
+    pub async fn serial_sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_smithy_runtime_api::client::http::SharedHttpClient;
+        let passthrough = SharedHttpClient::new(FaultInjector::new());
+        // A request waiting its turn sends no bytes; the SDK's stalled-stream protection would
+        // call that a stall after a few seconds on a busy machine.
+        self.loader()
+            .http_client(SerialClient::new(passthrough))
+            .stalled_stream_protection(
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+            )
+            .load()
+            .await
+    }
+
     fn loader(&self) -> aws_config::ConfigLoader {
         let creds =
             aws_credential_types::Credentials::new("testing", "testing", None, None, "moto");
@@ -180,6 +200,75 @@ impl MotoServer {
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(creds)
             .endpoint_url(self.endpoint())
+    }
+}
+
+/// What an EC2 launch needs in moto: a subnet (in `us-east-1a`), a security group and one of
+/// moto's x86_64 AMIs.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone)]
+pub struct Ec2Network {
+    /// `subnet-…` in `us-east-1a`.
+    pub subnet: String,
+    /// `sg-…`.
+    pub security_group: String,
+    /// `ami-…` (x86_64).
+    pub ami: String,
+}
+
+#[cfg(feature = "aws")]
+impl Ec2Network {
+    /// A new VPC with one subnet and a security group named after `name` (unique per test).
+    pub async fn create(ec2: &aws_sdk_ec2::Client, name: &str) -> Ec2Network {
+        use aws_sdk_ec2::types::Filter;
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.1.0.0/16")
+            .send()
+            .await
+            .expect("moto CreateVpc");
+        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            // A /20: moto gives each instance an address of the subnet and fails `CreateFleet`
+            // with an empty 500 once a /24's 251 are used.
+            .cidr_block("10.1.0.0/20")
+            .availability_zone("us-east-1a")
+            .send()
+            .await
+            .expect("moto CreateSubnet");
+        let subnet = subnet
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default();
+        let sg = ec2
+            .create_security_group()
+            .group_name(format!("sortie-{name}"))
+            .description("runners")
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .expect("moto CreateSecurityGroup");
+        let images = ec2
+            .describe_images()
+            .filters(
+                Filter::builder()
+                    .name("architecture")
+                    .values("x86_64")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("moto DescribeImages");
+        Ec2Network {
+            subnet: subnet.to_string(),
+            security_group: sg.group_id().unwrap_or_default().to_string(),
+            ami: images.images()[0]
+                .image_id()
+                .unwrap_or_default()
+                .to_string(),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use sortie_store::{InstanceFilter, Job, JobFilter, ManualClock, Store, Timestamp
 use sortie_testkit::forge::payloads::{fixture, gitea_push, PushedCommit};
 use sortie_testkit::forge::webhook::Webhook;
 use sortie_testkit::forge::{FakeGitea, GiteaKind};
-use sortie_testkit::moto::MotoServer;
+use sortie_testkit::moto::{Ec2Network, MotoServer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,48 +63,8 @@ struct World {
 
 /// A VPC with one subnet and a security group in moto, and one of moto's x86_64 AMIs.
 async fn network(ec2: &aws_sdk_ec2::Client, name: &str) -> (String, String, String) {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.1.0.0/16")
-        .send()
-        .await
-        .unwrap();
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.1.0.0/24")
-        .availability_zone("us-east-1a")
-        .send()
-        .await
-        .unwrap();
-    let subnet = subnet
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .unwrap()
-        .to_string();
-    let sg = ec2
-        .create_security_group()
-        .group_name(format!("sortie-lambda-{name}"))
-        .description("runners")
-        .vpc_id(&vpc_id)
-        .send()
-        .await
-        .unwrap();
-    let sg = sg.group_id().unwrap().to_string();
-    let images = ec2
-        .describe_images()
-        .filters(
-            Filter::builder()
-                .name("architecture")
-                .values("x86_64")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let ami = images.images()[0].image_id().unwrap().to_string();
-    (subnet, sg, ami)
+    let n = Ec2Network::create(ec2, &format!("lambda-{name}")).await;
+    (n.subnet, n.security_group, n.ami)
 }
 
 fn env_of(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {

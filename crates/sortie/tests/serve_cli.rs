@@ -45,6 +45,95 @@ fn config_check_prints_the_effective_configuration_with_secrets_redacted() {
 }
 
 #[test]
+fn config_check_names_the_forges_and_providers_without_printing_a_token_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sortie.toml");
+    std::fs::write(
+        &file,
+        r#"
+public_url = "https://ci.example.com"
+[github]
+token = "ghp_token-secret-value"
+runner_scope = "org"
+runner_group_id = 7
+[gitea]
+url = "https://gitea.example.com"
+token = "gitea-token-secret-value"
+kind = "forgejo"
+mode = "push"
+[local]
+env = { CACHE_KEY = "env-secret-value" }
+[ec2]
+region = "eu-west-1"
+ami_amd64 = "ami-0aaaaaaaaaaaaaaaa"
+subnets = ["subnet-a@eu-west-1a", "subnet-b"]
+[dispatch]
+concurrency = 4
+max_per_provider = { ec2 = 20 }
+"#,
+    )
+    .unwrap();
+    let mut cmd = sortie();
+    // Variables of these settings (and the seed dispatcher's) from the test's own environment
+    // would change what is printed.
+    for v in [
+        "SORTIE_PUBLIC_URL",
+        "SORTIE_OWNER",
+        "SORTIE_GITHUB_API_URL",
+        "SORTIE_GITHUB_PRIVATE_KEY_FILE",
+        "SORTIE_GITHUB_TOKEN",
+        "SORTIE_GITEA_URL",
+        "SORTIE_GITEA_TOKEN",
+        "SORTIE_GITEA_KIND",
+        "SORTIE_GITEA_MODE",
+        "SORTIE_EC2_AMI",
+        "SORTIE_EC2_SUBNETS",
+        "SORTIE_EC2_SECURITY_GROUPS",
+        "SORTIE_EC2_INSTANCE_PROFILE",
+        "SORTIE_EC2_REGION",
+    ]
+    .into_iter()
+    .chain(sortie_server::config::seed::SEED_VARIABLES)
+    {
+        cmd.env_remove(v);
+    }
+    let out = cmd
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env("SORTIE_GITHUB_APP_ID", "123456")
+        .env(
+            "SORTIE_GITHUB_PRIVATE_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nkey-secret-value\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "# public_url: https://ci.example.com\n",
+        "# forge github: GitHub App 123456 (private key set; a token is set too and not used)\n",
+        "#   api https://api.github.com (default), runner scope org (runner group 7)\n",
+        "# forge gitea: https://gitea.example.com, token set\n",
+        "#   kind forgejo, mode push, runner scope repo\n",
+        "env CACHE_KEY (values not shown)\n",
+        "# provider ec2: region eu-west-1\n",
+        "#   ami amd64 ami-0aaaaaaaaaaaaaaaa, ami arm64 not set\n",
+        "#   subnets subnet-a@eu-west-1a, subnet-b, security groups none\n",
+        "# dispatch: concurrency 4, max_per_repo 0 (no limit), max_per_provider ec2=20",
+    ] {
+        assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");
+    }
+    assert!(!stdout.contains("secret-value"), "{stdout}");
+    assert!(!stdout.contains("BEGIN RSA"), "{stdout}");
+    // The report is comments: the output is still a configuration file.
+    toml::from_str::<toml::Table>(&stdout).unwrap();
+}
+
+#[test]
 fn config_check_refuses_an_invalid_configuration_with_a_clear_message() {
     // (environment, file contents, fragments of the message)
     type Row = (

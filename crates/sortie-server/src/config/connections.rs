@@ -75,14 +75,16 @@ impl GiteaApi {
 /// `[local]`: the local provider (processes on this host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
-    /// `command`: the runner command; default `[<this sortie binary>, "agent",
-    /// "--no-poweroff"]` (the agent gets `SORTIE_URL` and `SORTIE_BOOTSTRAP_TOKEN`).
+    /// `command`: the runner command; default `[<this sortie binary>, "agent", "--no-poweroff",
+    /// "--url", "{url}"]` (`sortie serve`'s `default_local_command`; the agent also gets
+    /// `SORTIE_URL` and `SORTIE_BOOTSTRAP_TOKEN`).
     pub command: Option<Vec<String>>,
     /// `max_concurrent`: most runner processes at once (default 4).
     pub max_concurrent: usize,
     /// `time_limit_secs`: wall-clock limit per runner (default 3600).
     pub time_limit: Duration,
-    /// `work_root`: parent of the per-job work directories (default the system temp dir).
+    /// `work_root`: parent of the per-job work directories (default `sortie-work` in the system
+    /// temp dir).
     pub work_root: Option<PathBuf>,
     /// `log_dir`: where runner logs are kept (default `./sortie-logs`).
     pub log_dir: Option<PathBuf>,
@@ -189,6 +191,7 @@ pub(super) struct DispatchFile {
     max_per_repo: Option<u32>,
     max_per_provider: Option<BTreeMap<String, u32>>,
     claim_ttl_secs: Option<u64>,
+    launch_call_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
     launching_timeout_secs: Option<u64>,
     running_timeout_secs: Option<u64>,
@@ -316,6 +319,59 @@ fn scope(
     }
 }
 
+/// A variable's value and its origin, when it is set.
+type FromEnv = Option<(String, Origin)>;
+
+/// The GitHub App's key: PEM text (`private_key`) or the file holding it (`private_key_file`).
+/// The environment's pair (`SORTIE_GITHUB_PRIVATE_KEY`, `SORTIE_GITHUB_PRIVATE_KEY_FILE`)
+/// replaces the file's pair as a whole, so either variable overrides either key in the file;
+/// within one layer, giving both is ambiguous and refused.
+fn private_key(
+    file: (Option<String>, Option<PathBuf>),
+    file_origin: &Origin,
+    env_text: FromEnv,
+    env_path: FromEnv,
+) -> Result<Option<Secret>, ConfigError> {
+    let (text, path) = match (env_text, env_path) {
+        (None, None) => (
+            file.0.map(|t| (t, file_origin.clone())),
+            file.1.map(|p| (p, file_origin.clone())),
+        ),
+        (text, path) => (text, path.map(|(p, o)| (PathBuf::from(p), o))),
+    };
+    match (text, path) {
+        (Some((_, o)), Some(_)) => Err(invalid(
+            "github.private_key",
+            &o,
+            "both the key (private_key / SORTIE_GITHUB_PRIVATE_KEY) and a key file \
+             (private_key_file / SORTIE_GITHUB_PRIVATE_KEY_FILE) are given; keep one of them"
+                .into(),
+        )),
+        (Some((k, o)), None) => nonempty_secret("github.private_key", &o, Some(k)),
+        (None, Some((path, o))) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    "github.private_key_file",
+                    &o,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            if text.trim().is_empty() {
+                return Err(invalid(
+                    "github.private_key_file",
+                    &o,
+                    format!(
+                        "{} is empty; it should hold the App's PEM private key",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(Some(Secret::new(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 impl ConnectionFiles {
     /// Merges the file sections with the environment and checks every value.
     pub(super) fn check(
@@ -380,33 +436,22 @@ impl ConnectionFiles {
             toml::Value::String(s) => s,
             other => other.to_string(),
         });
-        let (v, _) = pick(app_id, take("SORTIE_GITHUB_APP_ID"));
+        let (v, app_id_origin) = pick(app_id, take("SORTIE_GITHUB_APP_ID"));
         out.github.app_id = v.filter(|s| !s.trim().is_empty());
-        let (key_text, o) = pick(gh.private_key, take("SORTIE_GITHUB_PRIVATE_KEY"));
-        let key_file = match take("SORTIE_GITHUB_PRIVATE_KEY_FILE") {
-            Some((p, o)) => Some((PathBuf::from(p), o)),
-            None => gh.private_key_file.map(|p| (p, file_origin.clone())),
-        };
-        out.github.private_key = match (key_text, key_file) {
-            (Some(k), _) => nonempty_secret("github.private_key", &o, Some(k))?,
-            (None, Some((path, o))) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid(
-                        "github.private_key_file",
-                        &o,
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                Some(Secret::new(text))
-            }
-            (None, None) => None,
-        };
+        let env_text = take("SORTIE_GITHUB_PRIVATE_KEY");
+        let env_path = take("SORTIE_GITHUB_PRIVATE_KEY_FILE");
+        out.github.private_key = private_key(
+            (gh.private_key, gh.private_key_file),
+            &file_origin,
+            env_text,
+            env_path,
+        )?;
         let (v, o) = pick(gh.token, take("SORTIE_GITHUB_TOKEN"));
         out.github.token = nonempty_secret("github.token", &o, v)?;
         if out.github.app_id.is_some() != out.github.private_key.is_some() {
             return Err(invalid(
                 "github.app_id",
-                &file_origin,
+                &app_id_origin,
                 "a GitHub App needs both app_id and private_key (or private_key_file)".into(),
             ));
         }
@@ -427,6 +472,8 @@ impl ConnectionFiles {
                 "gitea.private_key",
             ),
             (gt.api_url.is_some(), "gitea.api_url (use url)"),
+            (gt.web_url.is_some(), "gitea.web_url (use url)"),
+            (gt.runner_group_id.is_some(), "gitea.runner_group_id"),
         ] {
             if present {
                 return Err(invalid(
@@ -487,6 +534,7 @@ impl ConnectionFiles {
                 .map(Duration::from_millis)
                 .unwrap_or(def.dispatch_poll),
             claim_ttl: secs(d.claim_ttl_secs, def.claim_ttl),
+            launch_call_timeout: secs(d.launch_call_timeout_secs, def.launch_call_timeout),
             max_attempts: d.max_attempts.unwrap_or(def.max_attempts).max(1),
             launching_timeout: secs(d.launching_timeout_secs, def.launching_timeout),
             running_timeout: secs(d.running_timeout_secs, def.running_timeout),
@@ -545,3 +593,7 @@ impl ConnectionFiles {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+#[path = "connections_tests.rs"]
+mod tests;

@@ -325,26 +325,39 @@ impl Dispatcher {
             tags: BTreeMap::new(),
         };
         // Keep the claim through the launch: a slow cloud call must not let another replica in.
+        let call_limit = f.limits.launch_call_timeout;
         f.store
-            .renew_claim(
-                job.id,
-                &f.replica,
-                f.limits.claim_ttl.max(Duration::from_secs(120)),
-            )
+            .renew_claim(job.id, &f.replica, call_limit + f.limits.claim_ttl)
             .await?;
         let started = Instant::now();
-        let launched = provider.launch(&request).await;
+        let launched = tokio::time::timeout(call_limit, provider.launch(&request)).await;
         let secs = started.elapsed().as_secs_f64();
         let launched = match launched {
-            Ok(l) => {
+            Ok(Ok(l)) => {
                 f.metrics.launch(&provider_name, "launched", secs);
                 l
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 f.metrics.launch(&provider_name, "error", secs);
                 return self.launch_failed(&job, &provider_name, e).await;
             }
+            Err(_) => {
+                f.metrics.launch(&provider_name, "timeout", secs);
+                let why = format!(
+                    "waiting: launch on {provider_name} did not answer within {}s \
+                     (dispatch.launch_call_timeout_secs); resuming, and a machine it made is \
+                     adopted by its tags",
+                    call_limit.as_secs()
+                );
+                return self.wait(&job, why).await;
+            }
         };
+        if crash_after_launch() {
+            // Test hook (SORTIE_FAILPOINT=dispatch-after-launch): die like a SIGKILL between
+            // "launch called" and "instance recorded", the window idempotency must cover.
+            tracing::error!(job = %job.id, "failpoint dispatch-after-launch: aborting");
+            std::process::abort();
+        }
         let record = NewInstance {
             job: job.id,
             provider: provider_name.clone(),
@@ -493,6 +506,14 @@ impl Dispatcher {
             Ok(Outcome::Requeued(reason))
         }
     }
+}
+
+/// True when the environment asks for the crash test's failpoint.
+fn crash_after_launch() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        std::env::var("SORTIE_FAILPOINT").is_ok_and(|v| v == "dispatch-after-launch")
+    })
 }
 
 /// A fresh one-time bootstrap token: `sbt_` + 32 random bytes in hex (never the 40-hex shape of

@@ -7,8 +7,6 @@
 
 mod cases;
 #[cfg(feature = "dynamodb")]
-mod serial;
-
 use sortie_store::{ManualClock, Store, Timestamp};
 use sortie_testkit::postgres::TestDatabase;
 use std::sync::Arc;
@@ -94,7 +92,7 @@ async fn dynamo(case: &str) -> Harness {
     );
     // The testkit's fault injector with no faults is a plain pass-through HTTP client.
     let passthrough = SharedHttpClient::new(sortie_testkit::moto::FaultInjector::new());
-    let http = serial::SerialClient::new(passthrough);
+    let http = sortie_testkit::moto::SerialClient::new(passthrough);
     let sdk = moto.sdk_config().await;
     // A request waiting its turn sends no bytes; the SDK's stalled-stream protection would call
     // that a stall after a few seconds on a busy machine.

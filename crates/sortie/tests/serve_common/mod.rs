@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "crash test secret";
 
-/// Every SORTIE_* variable, removed so the test's environment does not leak in.
-pub const SORTIE_VARS: [&str; 8] = [
+/// Every variable sortie reads (SORTIE_* and the seed dispatcher's), removed so the test's
+/// environment does not leak in.
+pub const SORTIE_VARS: [&str; 33] = [
     "SORTIE_CONFIG",
     "SORTIE_LISTEN",
     "SORTIE_DATABASE_URL",
@@ -20,6 +21,31 @@ pub const SORTIE_VARS: [&str; 8] = [
     "SORTIE_ADMIN_TOKEN",
     "SORTIE_PROVIDER",
     "SORTIE_MAX_BODY_BYTES",
+    "SORTIE_PUBLIC_URL",
+    "SORTIE_OWNER",
+    "SORTIE_GITHUB_API_URL",
+    "SORTIE_GITHUB_APP_ID",
+    "SORTIE_GITHUB_PRIVATE_KEY",
+    "SORTIE_GITHUB_PRIVATE_KEY_FILE",
+    "SORTIE_GITHUB_TOKEN",
+    "SORTIE_GITEA_URL",
+    "SORTIE_GITEA_TOKEN",
+    "SORTIE_GITEA_KIND",
+    "SORTIE_GITEA_MODE",
+    "SORTIE_EC2_AMI",
+    "SORTIE_EC2_SUBNETS",
+    "SORTIE_EC2_SECURITY_GROUPS",
+    "SORTIE_EC2_INSTANCE_PROFILE",
+    "SORTIE_EC2_REGION",
+    "SORTIE_FAILPOINT",
+    "GITEA_URL",
+    "GITEA_TOKEN",
+    "RUNNER_TOKEN",
+    "RUNNER_AMI",
+    "SUBNET",
+    "SECURITY_GROUP",
+    "DDB_TABLE",
+    "INSTANCE_PROFILE",
 ];
 
 /// `sortie` with a clean environment.

@@ -1,4 +1,4 @@
-//! An SDK HTTP client that sends one request at a time to moto, for the DynamoDB backend.
+//! An SDK HTTP client that sends one request at a time to moto.
 //!
 //! moto's server (5.2) handles requests on threads without a lock, so a conditional write is not
 //! atomic under concurrency: its "read item, check condition, write" can interleave with another
@@ -8,7 +8,8 @@
 //! job twice. On AWS a conditional write is atomic per item
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate>).
 //! Serialising the requests of one store restores that atomicity without touching the store's
-//! own concurrency: its tasks still race, and still lose conditions to each other.
+//! own concurrency: its tasks still race, and still lose conditions to each other. The same holds
+//! for EC2's "adopt the machine tagged with this job, else launch" under concurrency.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -19,7 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// Wraps the SDK's client; clones share one lock.
+/// Wraps an SDK HTTP client so that one request at a time reaches moto; clones share one lock.
 #[derive(Debug, Clone)]
 pub struct SerialClient {
     inner: SharedHttpClient,
@@ -27,6 +28,7 @@ pub struct SerialClient {
 }
 
 impl SerialClient {
+    /// Wraps `inner`.
     pub fn new(inner: SharedHttpClient) -> Self {
         SerialClient {
             inner,

@@ -1,0 +1,681 @@
+//! Dispatch end to end: the real server (in this process, or the real binary for the crash test)
+//! with the fake GitHub of `sortie-testkit`, on SQLite and PostgreSQL, with
+//! - the local provider running the real `sortie agent` binary (fake runner mode): a job goes
+//!   queued → launching → running → completed, its machine ends and its runner is gone;
+//! - the ec2 provider against moto for counting machines: nothing runs on them, so the jobs
+//!   stay `launching` and every machine ever made is visible in moto by its tags.
+
+use aws_sdk_ec2::types::Filter;
+use futures::future::join_all;
+use sortie_core::job::{JobKey, JobState};
+use sortie_provider::ec2::{Ec2Config, Ec2Provider, SubnetConfig};
+use sortie_server::config::{Overrides, Settings};
+use sortie_server::fleet::{self, BuildOptions, Fleet};
+use sortie_store::{InstanceFilter, InstanceState, Job, JobFilter, Store};
+use sortie_testkit::eventually;
+use sortie_testkit::forge::payloads::github_workflow_job;
+use sortie_testkit::forge::webhook::Webhook;
+use sortie_testkit::forge::FakeGithub;
+use sortie_testkit::moto::{Ec2Network, MotoServer};
+use sortie_testkit::postgres::TestDatabase;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const REPO: &str = "octo-org/hello-world";
+const INSTALLATION: u64 = 1;
+const SECRET: &str = "dispatch-test-secret";
+const PAT: &str = "dispatch-test-pat";
+const ADMIN: &str = "dispatch-test-admin-token";
+/// AWS's documented spot interruption warning (fixtures/README.md), instance id replaced.
+const SPOT_WARNING: &str = include_str!("../../../fixtures/aws/spot-interruption-warning.json");
+
+#[derive(Debug, Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Machines {
+    /// The local provider running `sortie agent` with the fake runner.
+    Local,
+    /// The ec2 provider on moto; nothing boots.
+    Ec2,
+    /// The local provider running `sleep`: a machine that never boots, for counting at scale
+    /// (moto makes one machine at a time, ~0.3 s each).
+    Idle,
+}
+
+/// One `sortie serve` in this process.
+struct Replica {
+    url: String,
+    fleet: Arc<Fleet>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Replica {
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+    }
+}
+
+/// A fake GitHub, a database, moto's EC2 (when asked) and one or more replicas.
+struct World {
+    fake: FakeGithub,
+    store: Arc<dyn Store>,
+    settings: Settings,
+    replicas: Vec<Replica>,
+    owner: String,
+    ec2: Option<(aws_sdk_ec2::Client, aws_config::SdkConfig, Ec2Network)>,
+    _dir: tempfile::TempDir,
+    _pg: Option<TestDatabase>,
+}
+
+fn settings_toml(db_url: &str, owner: &str, machines: Machines, fake: &str, dir: &str) -> String {
+    let provider = match machines {
+        Machines::Local | Machines::Idle => "local",
+        Machines::Ec2 => "ec2",
+    };
+    let command = match machines {
+        Machines::Idle => r#"command = ["sleep", "300"]"#,
+        _ => "",
+    };
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_token = "{ADMIN}"
+database_url = "{db_url}"
+owner = "{owner}"
+provider = "{provider}"
+
+[github]
+webhook_secret = "{SECRET}"
+token = "{PAT}"
+api_url = "{fake}"
+
+[dispatch]
+concurrency = 16
+poll_ms = 50
+heartbeat_interval_secs = 1
+sweep_interval_secs = 1
+
+[local]
+{command}
+max_concurrent = 1000
+time_limit_secs = 120
+work_root = "{dir}/work"
+log_dir = "{dir}/logs"
+env = {{ SORTIE_AGENT_RUNNER = "fake" }}
+"#
+    )
+}
+
+impl World {
+    async fn start(db: Db, machines: Machines, name: &str) -> World {
+        // RUST_LOG=info shows the server's logs with the test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let fake = FakeGithub::start().await.expect("fake GitHub starts");
+        fake.add_pat(PAT);
+        fake.add_repo(REPO, INSTALLATION);
+        fake.set_job_duration(Duration::from_millis(300));
+        let dir = tempfile::tempdir().unwrap();
+        let (db_url, pg) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}", dir.path().join("sortie.db").display()),
+                None,
+            ),
+            Db::Postgres => {
+                let pg = TestDatabase::create().await.expect("PostgreSQL for tests");
+                (pg.url().to_string(), Some(pg))
+            }
+        };
+        let owner = format!("dispatch-{name}");
+        let toml = settings_toml(
+            &db_url,
+            &owner,
+            machines,
+            &fake.url(),
+            &dir.path().display().to_string(),
+        );
+        let path = dir.path().join("sortie.toml");
+        let settings = Settings::from_layers(Some((&path, &toml)), |_| None, &Overrides::default())
+            .expect("test settings are valid");
+        let store = sortie_store::open(&settings.database_url)
+            .await
+            .expect("store opens");
+        let ec2 = match machines {
+            Machines::Local | Machines::Idle => None,
+            Machines::Ec2 => {
+                // One request at a time: moto is not safe under concurrent EC2 calls.
+                let sdk = MotoServer::shared().serial_sdk_config().await;
+                let client = aws_sdk_ec2::Client::new(&sdk);
+                let net = Ec2Network::create(&client, &owner).await;
+                Some((client, sdk, net))
+            }
+        };
+        let mut world = World {
+            fake,
+            store,
+            settings,
+            replicas: Vec::new(),
+            owner,
+            ec2,
+            _dir: dir,
+            _pg: pg,
+        };
+        world.add_replica("a").await;
+        world
+    }
+
+    /// Starts one more replica on the same database.
+    async fn add_replica(&mut self, name: &str) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let replica = format!("{}/{name}", self.owner);
+        let mut fleet = fleet::build(
+            &self.settings,
+            self.store.clone(),
+            BuildOptions {
+                replica: replica.clone(),
+                default_local_command: vec![
+                    env!("CARGO_BIN_EXE_sortie").into(),
+                    "agent".into(),
+                    "--no-poweroff".into(),
+                    "--url".into(),
+                    "{url}".into(),
+                ],
+                listen: addr,
+            },
+        )
+        .await
+        .expect("fleet builds");
+        if let Some((_, sdk, net)) = &self.ec2 {
+            let mut cfg = Ec2Config::new(self.owner.clone(), net.ami.clone());
+            cfg.subnets = vec![SubnetConfig {
+                id: net.subnet.clone(),
+                availability_zone: "us-east-1a".into(),
+                public: false,
+            }];
+            cfg.security_group_ids = vec![net.security_group.clone()];
+            fleet
+                .providers
+                .insert("ec2".into(), Arc::new(Ec2Provider::new(sdk, cfg)));
+        }
+        let fleet = Arc::new(fleet);
+        let mut options = sortie_server::Options {
+            replica,
+            fleet: Some(fleet.clone()),
+            ..Default::default()
+        };
+        options.planner.sweep_interval = Duration::from_millis(500);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (settings, store) = (self.settings.clone(), self.store.clone());
+        let task = tokio::spawn(async move {
+            sortie_server::run(&settings, store, listener, options, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        let url = format!("http://{addr}");
+        if self.replicas.is_empty() {
+            self.fake
+                .set_webhook(&format!("{url}/webhooks/github"), SECRET);
+        }
+        self.replicas.push(Replica {
+            url,
+            fleet,
+            stop: Some(stop_tx),
+            task: Some(task),
+        });
+    }
+
+    async fn stop(mut self) {
+        for r in &mut self.replicas {
+            r.stop().await;
+        }
+    }
+
+    async fn jobs(&self) -> Vec<Job> {
+        self.store
+            .list_jobs(JobFilter {
+                state: None,
+                limit: 10_000,
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn job_for(&self, forge_job_id: u64) -> Option<Job> {
+        self.jobs().await.into_iter().find(
+            |j| matches!(&j.key, JobKey::WorkflowJob { job_id, .. } if *job_id == forge_job_id),
+        )
+    }
+
+    /// The newest reason in the job's history.
+    async fn reason(&self, job: &Job) -> String {
+        let history = self.store.job_history(job.id).await.unwrap();
+        history.last().map(|h| h.reason.clone()).unwrap_or_default()
+    }
+
+    async fn instances_of(&self, job: &Job) -> Vec<sortie_store::Instance> {
+        self.store
+            .list_instances(InstanceFilter {
+                state: None,
+                job: Some(job.id),
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Distinct instances recorded in the store, whatever their state (an instance may move
+    /// from one state's list to the next between two calls: counted once).
+    async fn recorded_instances(&self) -> usize {
+        let mut ids = std::collections::BTreeSet::new();
+        for state in [
+            InstanceState::Pending,
+            InstanceState::Running,
+            InstanceState::Stopping,
+            InstanceState::Stopped,
+            InstanceState::Terminated,
+        ] {
+            let listed = self
+                .store
+                .list_instances(InstanceFilter {
+                    state: Some(state),
+                    job: None,
+                })
+                .await
+                .unwrap();
+            ids.extend(listed.into_iter().map(|i| i.provider_id));
+        }
+        ids.len()
+    }
+
+    /// Every machine made for this test (terminated ones included), counted by `sortie:job`:
+    /// moto's, or every replica's local provider's.
+    async fn machines_by_job(&self) -> BTreeMap<String, usize> {
+        let mut by_job = BTreeMap::new();
+        let mut count = |tags: Vec<(Option<&str>, Option<&str>)>| {
+            let job = tags
+                .iter()
+                .find(|(k, _)| *k == Some("sortie:job"))
+                .and_then(|(_, v)| *v)
+                .unwrap_or("(untagged)")
+                .to_string();
+            *by_job.entry(job).or_insert(0) += 1;
+        };
+        let Some((ec2, _, _)) = self.ec2.as_ref() else {
+            for r in &self.replicas {
+                let local = r.fleet.provider("local").expect("local provider");
+                for i in local.list_managed(&self.owner).await.unwrap() {
+                    count(
+                        i.tags
+                            .iter()
+                            .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
+                            .collect(),
+                    );
+                }
+            }
+            return by_job;
+        };
+        let mut pages = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("tag:sortie:owner")
+                    .values(&self.owner)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for i in page
+                .unwrap()
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+            {
+                count(i.tags().iter().map(|t| (t.key(), t.value())).collect());
+            }
+        }
+        by_job
+    }
+
+    /// Ends every local machine of this test.
+    async fn end_local_machines(&self) {
+        for r in &self.replicas {
+            let local = r.fleet.provider("local").expect("local provider");
+            for i in local.list_managed(&self.owner).await.unwrap() {
+                let _ = local.terminate(&i.id).await;
+            }
+        }
+    }
+
+    /// Sends a signed `workflow_job` delivery to replica `r`, as GitHub would; the status.
+    async fn deliver(
+        &self,
+        r: usize,
+        delivery: &str,
+        action: &str,
+        job_id: u64,
+        labels: &[&str],
+    ) -> u16 {
+        let body = github_workflow_job(action, REPO, job_id / 10, job_id, labels, INSTALLATION)
+            .expect("fixture");
+        let hook = Webhook::github("workflow_job", delivery, SECRET, body);
+        let url = format!("{}/webhooks/github", self.replicas[r].url);
+        hook.send(&url).await.expect("server answers").0
+    }
+}
+
+async fn one_job_one_machine(db: Db, name: &str) {
+    let w = World::start(db, Machines::Local, name).await;
+    let job = w.fake.queue_job(REPO, &["self-hosted", "linux"]);
+    let gpu = w.fake.queue_job(REPO, &["self-hosted", "gpu-a100"]);
+
+    let done = eventually(
+        "the job completed, its machine ended and recorded so, no runner of ours left",
+        Duration::from_secs(60),
+        || async {
+            let j = w.job_for(job.id).await?;
+            if j.state != JobState::Completed {
+                return None;
+            }
+            let instances = w.instances_of(&j).await;
+            let ended = instances
+                .iter()
+                .all(|i| i.state == InstanceState::Terminated);
+            let runners_left = w
+                .fake
+                .runners()
+                .iter()
+                .filter(|r| r.name.starts_with("sortie-"))
+                .count();
+            (ended && runners_left == 0).then_some((j, instances))
+        },
+    )
+    .await;
+    let (j, instances) = done;
+    assert_eq!(instances.len(), 1, "exactly one machine: {instances:?}");
+    let history = w.store.job_history(j.id).await.unwrap();
+    let states: Vec<JobState> = history.iter().map(|h| h.to).collect();
+    for s in [
+        JobState::Queued,
+        JobState::Launching,
+        JobState::Running,
+        JobState::Completed,
+    ] {
+        assert!(states.contains(&s), "{s} in {states:?}");
+    }
+    let on_forge = w.fake.job(job.id).expect("the fake knows the job");
+    assert_eq!(on_forge.conclusion.as_deref(), Some("success"));
+    assert!(
+        on_forge
+            .runner_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("sortie-")),
+        "{on_forge:?}"
+    );
+
+    // The unroutable job says why and never gets a machine.
+    let g = eventually(
+        "the gpu job is settled",
+        Duration::from_secs(10),
+        || async { w.job_for(gpu.id).await.filter(|j| j.state.is_terminal()) },
+    )
+    .await;
+    assert_eq!(g.state, JobState::Failed);
+    let why = w.reason(&g).await;
+    assert!(why.contains("unknown label \"gpu-a100\""), "{why}");
+    assert!(w.instances_of(&g).await.is_empty());
+    assert_eq!(
+        w.fake.jit_requests().len(),
+        1,
+        "one runner credential, for one machine"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_one_machine_completed_ended_and_deregistered_on_sqlite() {
+    one_job_one_machine(Db::Sqlite, "one-sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_one_machine_completed_ended_and_deregistered_on_postgres() {
+    one_job_one_machine(Db::Postgres, "one-pg").await;
+}
+
+/// Waits until every job has a recorded machine, then checks moto made exactly one per job.
+async fn exactly_one_machine_each(w: &World, jobs: usize) {
+    let per_job = eventually(
+        &format!("{jobs} machines recorded"),
+        Duration::from_secs(240),
+        || async {
+            let n = w.recorded_instances().await;
+            (n >= jobs).then_some(())
+        },
+    )
+    .await;
+    let _: () = per_job;
+    let machines = w.machines_by_job().await;
+    let extra: Vec<_> = machines.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        extra.is_empty(),
+        "a job with other than one machine: {extra:?}"
+    );
+    assert_eq!(machines.len(), jobs, "machines per job: {machines:?}");
+    assert_eq!(w.recorded_instances().await, jobs);
+    let launching = w
+        .jobs()
+        .await
+        .iter()
+        .filter(|j| j.state == JobState::Launching)
+        .count();
+    assert_eq!(launching, jobs, "every job waits for its machine to boot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_jobs_at_once_get_exactly_a_hundred_machines() {
+    let w = World::start(Db::Sqlite, Machines::Ec2, "hundred").await;
+    let sends = (0..100u64).map(|i| {
+        let w = &w;
+        async move {
+            let id = 7_000_000 + i;
+            w.deliver(
+                0,
+                &format!("hundred-{i}"),
+                "queued",
+                id,
+                &["self-hosted", "linux"],
+            )
+            .await
+        }
+    });
+    let statuses = join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    exactly_one_machine_each(&w, 100).await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_out_of_order_deliveries_make_no_extra_machine() {
+    let w = World::start(Db::Sqlite, Machines::Ec2, "dupes").await;
+    let labels = ["self-hosted", "linux"];
+    // The same delivery twice (a retry), and GitHub's redelivery of it under a new delivery id.
+    assert_eq!(
+        w.deliver(0, "dup-1", "queued", 8_000_001, &labels).await,
+        202
+    );
+    assert_eq!(
+        w.deliver(0, "dup-1", "queued", 8_000_001, &labels).await,
+        200
+    );
+    assert_eq!(
+        w.deliver(0, "dup-1-again", "queued", 8_000_001, &labels)
+            .await,
+        202
+    );
+    // Out of order: `in_progress` (a runner took it) before `queued` for the second job: the job
+    // is already served, no machine is made for it.
+    assert_eq!(
+        w.deliver(0, "ooo-2", "in_progress", 8_000_002, &labels)
+            .await,
+        202
+    );
+    assert_eq!(
+        w.deliver(0, "ooo-1", "queued", 8_000_002, &labels).await,
+        202
+    );
+    // A third job whose `completed` overtakes its `queued`.
+    assert_eq!(
+        w.deliver(0, "ooo-4", "completed", 8_000_003, &labels).await,
+        202
+    );
+    assert_eq!(
+        w.deliver(0, "ooo-3", "queued", 8_000_003, &labels).await,
+        202
+    );
+
+    let first = eventually(
+        "the first job has its machine",
+        Duration::from_secs(60),
+        || async {
+            let j = w.job_for(8_000_001).await?;
+            (j.state == JobState::Launching && !w.instances_of(&j).await.is_empty()).then_some(j)
+        },
+    )
+    .await;
+    let second = w.job_for(8_000_002).await.expect("second job stored");
+    let third = w.job_for(8_000_003).await.expect("third job stored");
+    // Let the dispatcher look at everything queued (it polls every 50 ms) before counting.
+    let deliveries_done = eventually(
+        "every delivery planned",
+        Duration::from_secs(20),
+        || async {
+            let pending = w.store.list_unprocessed_deliveries(10).await.ok()?;
+            pending.is_empty().then_some(())
+        },
+    )
+    .await;
+    let _: () = deliveries_done;
+    assert_eq!(
+        second.state,
+        JobState::Running,
+        "{}",
+        w.reason(&second).await
+    );
+    // `completed` without a conclusion ends the job (failed: GitHub did not say it succeeded).
+    assert!(third.state.is_terminal(), "{}", w.reason(&third).await);
+    assert_eq!(w.instances_of(&first).await.len(), 1);
+    assert!(w.instances_of(&second).await.is_empty());
+    assert!(w.instances_of(&third).await.is_empty());
+    let machines = w.machines_by_job().await;
+    assert_eq!(machines.len(), 1, "{machines:?}");
+    assert_eq!(machines.values().sum::<usize>(), 1);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_interruption_gets_one_replacement_even_when_reported_twice() {
+    let w = World::start(Db::Sqlite, Machines::Ec2, "interrupted").await;
+    assert_eq!(
+        w.deliver(0, "spot-1", "queued", 8_100_001, &["self-hosted", "linux"])
+            .await,
+        202
+    );
+    let (job, first) = eventually(
+        "the job has its machine",
+        Duration::from_secs(60),
+        || async {
+            let j = w.job_for(8_100_001).await?;
+            let i = w.instances_of(&j).await.into_iter().next()?;
+            Some((j, i))
+        },
+    )
+    .await;
+    let mut event: serde_json::Value = serde_json::from_str(SPOT_WARNING).unwrap();
+    event["detail"]["instance-id"] = serde_json::json!(first.provider_id);
+    event["resources"] = serde_json::json!([format!(
+        "arn:aws:ec2:us-east-1a:123456789012:instance/{}",
+        first.provider_id
+    )]);
+    let client = reqwest::Client::new();
+    // EventBridge delivers at least once: the same warning twice.
+    for _ in 0..2 {
+        let resp = client
+            .post(format!("{}/api/v1/events/ec2", w.replicas[0].url))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let replaced = eventually("a replacement machine", Duration::from_secs(60), || async {
+        let i = w.instances_of(&job).await;
+        (i.len() >= 2).then_some(i)
+    })
+    .await;
+    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    let j = w.job_for(8_100_001).await.unwrap();
+    assert_eq!(j.attempt, 2, "one requeue for one interruption");
+    assert_eq!(j.state, JobState::Launching);
+    let machines = w.machines_by_job().await;
+    assert_eq!(machines.values().sum::<usize>(), 2, "{machines:?}");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_launch_500_jobs_once_each() {
+    let mut w = World::start(Db::Postgres, Machines::Idle, "two-replicas").await;
+    w.add_replica("b").await;
+    let labels = ["self-hosted", "linux"];
+    let client_side: Vec<u64> = (0..500u64).collect();
+    for chunk in client_side.chunks(50) {
+        let sends = chunk.iter().map(|i| {
+            let w = &w;
+            async move {
+                let id = 9_000_000 + i;
+                // Alternate replicas, as a load balancer would.
+                w.deliver(
+                    (*i % 2) as usize,
+                    &format!("two-{i}"),
+                    "queued",
+                    id,
+                    &labels,
+                )
+                .await
+            }
+        });
+        let statuses = join_all(sends).await;
+        assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    }
+    exactly_one_machine_each(&w, 500).await;
+    // Both replicas launched some: the work is shared, with no leader.
+    for r in &w.replicas {
+        let metrics = r.fleet.metrics.render();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.contains("launched") && !l.starts_with('#')),
+            "replica {} launched nothing:\n{metrics}",
+            r.url
+        );
+    }
+    w.end_local_machines().await;
+    w.stop().await;
+}
