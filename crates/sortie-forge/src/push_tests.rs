@@ -6,52 +6,9 @@ use crate::gitea::{GiteaConfig, GiteaForge};
 use crate::types::Secret;
 use sortie_core::forge::Flavor;
 use sortie_testkit::forge::payloads::{gitea_push, PushedCommit};
+use sortie_testkit::forge::workflows::{BUILD_SRC as BUILD, C0, C1, C2, LINT, RELEASE, ZERO};
 use sortie_testkit::forge::{FakeGitea, GiteaKind};
 use std::sync::Arc;
-
-const BUILD: &str = "name: build
-on:
-  push:
-    branches: [main]
-    paths: ['src/**']
-jobs:
-  build:
-    runs-on: go
-    steps:
-      - run: make
-  test:
-    strategy:
-      matrix:
-        runner: [go, docker]
-    runs-on: ${{ matrix.runner }}
-    steps:
-      - run: make test
-";
-
-const LINT: &str = "on:
-  push:
-    branches: [main]
-jobs:
-  lint:
-    runs-on: node
-    steps:
-      - run: npm run lint
-";
-
-const RELEASE: &str = "on:
-  push:
-    tags: ['v*']
-jobs:
-  deploy:
-    runs-on: deploy
-    steps:
-      - run: ./deploy
-";
-
-const C0: &str = "c000000000000000000000000000000000000000";
-const C1: &str = "c100000000000000000000000000000000000000";
-const C2: &str = "c200000000000000000000000000000000000000";
-const ZERO: &str = "0000000000000000000000000000000000000000";
 
 async fn setup() -> (FakeGitea, GiteaForge) {
     let g = FakeGitea::start(GiteaKind::Gitea, "t").await.unwrap();

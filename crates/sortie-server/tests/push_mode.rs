@@ -23,6 +23,7 @@ use sortie_store::{Job, JobFilter, Store};
 use sortie_testkit::eventually;
 use sortie_testkit::forge::payloads::{gitea_push, PushedCommit};
 use sortie_testkit::forge::webhook::Webhook;
+use sortie_testkit::forge::workflows::{BROKEN, C0, C1, C2, GPU, LINT, RELEASE};
 use sortie_testkit::forge::{FakeGitea, FakeGithub, GiteaKind};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -31,9 +32,6 @@ use std::time::Duration;
 
 const TOKEN: &str = "gitea-api-token";
 const REPO: &str = "acme/app";
-const C0: &str = "c000000000000000000000000000000000000000";
-const C1: &str = "c100000000000000000000000000000000000000";
-const C2: &str = "c200000000000000000000000000000000000000";
 
 /// A build job and a 2×2 matrix: runner × version; `runs-on` follows the runner.
 const BUILD: &str = "on:
@@ -54,26 +52,6 @@ jobs:
       - run: make test
 ";
 
-const LINT: &str = "on:
-  push:
-    branches: [main]
-jobs:
-  lint:
-    runs-on: node
-    steps:
-      - run: npm run lint
-";
-
-const RELEASE: &str = "on:
-  push:
-    tags: ['v*']
-jobs:
-  deploy:
-    runs-on: deploy
-    steps:
-      - run: ./deploy
-";
-
 /// Runs only when something under `src/` changed.
 const SRC_ONLY: &str = "on:
   push:
@@ -85,18 +63,6 @@ jobs:
     steps:
       - run: make
 ";
-
-const GPU: &str = "on:
-  push:
-    branches: [main]
-jobs:
-  train:
-    runs-on: no-such-label-anywhere
-    steps:
-      - run: ./train
-";
-
-const BROKEN: &str = "on: [push\njobs: {";
 
 fn commit(id: &str, files: &[&str]) -> PushedCommit {
     PushedCommit {

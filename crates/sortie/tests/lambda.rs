@@ -24,6 +24,7 @@ use sortie_server::fleet::{self, BuildOptions};
 use sortie_store::{InstanceFilter, Job, JobFilter, ManualClock, Store, Timestamp};
 use sortie_testkit::forge::payloads::{fixture, gitea_push, PushedCommit};
 use sortie_testkit::forge::webhook::Webhook;
+use sortie_testkit::forge::workflows::{C0, C1};
 use sortie_testkit::forge::{FakeGitea, GiteaKind};
 use sortie_testkit::moto::{Ec2Network, MotoServer};
 use std::collections::HashMap;
@@ -34,8 +35,6 @@ const TOKEN: &str = "gitea-api-token";
 const SECRET: &str = "the-webhook-secret";
 const ADMIN: &str = "the-admin-token";
 const REPO: &str = "tinqs/studio";
-const C0: &str = "c000000000000000000000000000000000000000";
-const C1: &str = "c100000000000000000000000000000000000000";
 
 /// One workflow, one job, the seed's `go` label (a t3.small on ec2).
 const CI: &str = "on:

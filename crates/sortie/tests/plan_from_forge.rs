@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use sortie_testkit::forge::payloads::{gitea_push, PushedCommit};
+use sortie_testkit::forge::workflows::{BUILD_SRC as BUILD, C0, C1, LINT};
 use sortie_testkit::forge::{FakeGitea, GiteaKind};
 use std::path::Path;
 use std::process::Output;
@@ -11,37 +12,6 @@ const TOKEN: &str = "s3cret-forge-token";
 
 // Gitea semantics (go-gitea/gitea `modules/actions/workflows.go`): `paths` is matched against the
 // files changed since `before`, so build.yml runs only when the compare API reports src/app.go.
-const BUILD: &str = "name: build
-on:
-  push:
-    branches: [main]
-    paths: ['src/**']
-jobs:
-  build:
-    runs-on: go
-    steps:
-      - run: make
-  test:
-    strategy:
-      matrix:
-        runner: [go, docker]
-    runs-on: ${{ matrix.runner }}
-    steps:
-      - run: make test
-";
-
-const LINT: &str = "on:
-  push:
-    branches: [main]
-jobs:
-  lint:
-    runs-on: node
-    steps:
-      - run: npm run lint
-";
-
-const C0: &str = "c000000000000000000000000000000000000000";
-const C1: &str = "c100000000000000000000000000000000000000";
 
 /// A fake Gitea holding `acme/app` at C0 and C1 (C1 changes src/app.go and docs/readme.md).
 async fn fake_gitea() -> FakeGitea {

@@ -16,6 +16,7 @@ use sortie_forge::ratelimit::RetryPolicy;
 use sortie_forge::{RepoRef, Secret};
 use sortie_store::{DeliveryId, Store, Timestamp};
 use sortie_testkit::forge::payloads::{gitea_push, PushedCommit};
+use sortie_testkit::forge::workflows::{BROKEN, C0, C1, GPU, RELEASE};
 use sortie_testkit::forge::{FakeGitea, GiteaKind, ScriptedFailure};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,30 +39,6 @@ jobs:
       - run: make test
 ";
 
-const GPU: &str = "on:
-  push:
-    branches: [main]
-jobs:
-  train:
-    runs-on: no-such-label-anywhere
-    steps:
-      - run: ./train
-";
-
-const RELEASE: &str = "on:
-  push:
-    tags: ['v*']
-jobs:
-  deploy:
-    runs-on: deploy
-    steps:
-      - run: ./deploy
-";
-
-const BROKEN: &str = "on: [push\njobs: {";
-
-const C0: &str = "c000000000000000000000000000000000000000";
-const C1: &str = "c100000000000000000000000000000000000000";
 const TOKEN: &str = "t";
 
 fn payload(git_ref: &str) -> Vec<u8> {

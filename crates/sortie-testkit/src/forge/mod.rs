@@ -22,6 +22,7 @@ pub mod keys;
 pub mod payloads;
 mod sim;
 pub mod webhook;
+pub mod workflows;
 
 pub use common::{ApiCall, RepoFiles, ScriptedFailure};
 pub use gitea::{FakeGitea, GiteaKind};
