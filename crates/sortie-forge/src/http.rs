@@ -32,6 +32,10 @@ pub(crate) struct Call {
     pub auth: Option<String>,
     /// Whose rate-limit budget this spends, for messages (`installation 42`).
     pub scope: String,
+    /// `If-None-Match`: the `ETag` of the copy we hold, for a conditional request (GitHub docs,
+    /// "Best practices for using the REST API" → "Use conditional requests if appropriate": a
+    /// `304 Not Modified` does not count against the primary rate limit).
+    pub if_none_match: Option<String>,
 }
 
 impl Call {
@@ -42,6 +46,7 @@ impl Call {
             body: None,
             auth: None,
             scope: "token".into(),
+            if_none_match: None,
         }
     }
     pub fn body(mut self, body: serde_json::Value) -> Call {
@@ -80,6 +85,10 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
     /// `X-Total-Count` (Gitea/Forgejo list endpoints).
     pub total_count: Option<u64>,
+    /// `ETag`, for a later conditional request.
+    pub etag: Option<String>,
+    /// `Link` (RFC 8288): GitHub's pagination (`rel="next"`).
+    pub link: Option<String>,
 }
 
 impl Api {
@@ -175,6 +184,8 @@ impl Api {
                 status,
                 body,
                 total_count,
+                etag: header(&headers, "etag").map(String::from),
+                link: header(&headers, "link").map(String::from),
             });
         }
     }
@@ -189,6 +200,9 @@ impl Api {
         }
         if let Some(auth) = &call.auth {
             req = req.header("Authorization", auth);
+        }
+        if let Some(etag) = &call.if_none_match {
+            req = req.header("If-None-Match", etag);
         }
         if let Some(body) = &call.body {
             req = req

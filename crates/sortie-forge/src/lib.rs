@@ -31,11 +31,13 @@ mod types;
 
 pub use error::ForgeError;
 pub use types::{
-    GitCredential, RepoRef, Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret,
+    GitCredential, HookDelivery, QueuedJob, RepoRef, Runner, RunnerCredential, RunnerRequest,
+    RunnerScope, Secret,
 };
 
 use async_trait::async_trait;
 use sortie_core::forge::Flavor;
+use time::OffsetDateTime;
 
 /// One forge: the operations sortie needs from GitHub, Gitea or Forgejo. Object-safe, so the
 /// server holds `Arc<dyn Forge>` per configured forge.
@@ -78,4 +80,47 @@ pub trait Forge: Send + Sync {
     /// A credential that lets a job's machine clone `repo` (read only), as short-lived as the forge
     /// allows; `None` when the forge's own per-job token must be relied on instead.
     async fn git_credential(&self, repo: &RepoRef) -> Result<Option<GitCredential>, ForgeError>;
+
+    /// The jobs of `repo` the forge lists as waiting for a runner (queued or waiting), for
+    /// reconciling with the store when a `workflow_job` webhook never arrived. Only GitHub
+    /// implements it so far.
+    async fn queued_jobs(&self, repo: &RepoRef) -> Result<Vec<QueuedJob>, ForgeError> {
+        let _ = repo;
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "listing queued jobs".into(),
+        })
+    }
+
+    /// Webhook deliveries since `since` that failed and were not delivered successfully since
+    /// (one per delivery GUID, the latest attempt), newest first. Only a GitHub App can list
+    /// them; a token answers [`ForgeError::Unsupported`].
+    async fn failed_deliveries(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<HookDelivery>, ForgeError> {
+        let _ = since;
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "listing webhook deliveries".into(),
+        })
+    }
+
+    /// Asks the forge to send delivery `delivery_id` again (same GUID).
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), ForgeError> {
+        let _ = delivery_id;
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "redelivering webhooks".into(),
+        })
+    }
+}
+
+/// `GitHub`, `Gitea`, `Forgejo`: the forge's name in messages.
+fn display_name(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Github => "GitHub",
+        Flavor::Gitea => "Gitea",
+        Flavor::Forgejo => "Forgejo",
+    }
 }

@@ -202,3 +202,56 @@ pub struct GitCredential {
     /// What the credential can reach, for the operator.
     pub scope: String,
 }
+
+/// A job the forge lists as waiting for a runner (GitHub: status `queued` or `waiting`), for
+/// reconciling the store with the forge when a webhook never arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedJob {
+    /// The repository the job runs in.
+    pub repo: RepoRef,
+    /// The job's id.
+    pub job_id: u64,
+    /// Its workflow run.
+    pub run_id: u64,
+    /// The run attempt the job belongs to (1 for the first).
+    pub run_attempt: u32,
+    /// The job's name.
+    pub name: String,
+    /// `runs-on` labels.
+    pub labels: Vec<String>,
+    /// The forge's status: `queued`, or `waiting` (GitHub: for an environment's approval).
+    pub status: String,
+    /// When the forge queued it, if it said.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// One attempt at delivering a webhook, as the forge records it (GitHub App: "Webhooks for
+/// GitHub Apps" → "List deliveries for an app webhook").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookDelivery {
+    /// The attempt's id (what redelivery takes).
+    pub id: u64,
+    /// The delivery GUID (`X-GitHub-Delivery`); a redelivery keeps it.
+    pub guid: String,
+    /// When the attempt was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub delivered_at: OffsetDateTime,
+    /// This attempt was a redelivery.
+    pub redelivery: bool,
+    /// `OK`, or what went wrong (`failed to connect to host`, `Invalid HTTP Response: 500`).
+    pub status: String,
+    /// The receiver's HTTP status; 0 when it never answered.
+    pub status_code: u16,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The payload's `action`, if any.
+    pub action: Option<String>,
+}
+
+impl HookDelivery {
+    /// The receiver answered 2xx.
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+}

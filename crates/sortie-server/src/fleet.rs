@@ -109,6 +109,9 @@ pub struct Limits {
     pub max_runtime: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// How often the reconciler compares the store with the forge (GitHub: queued jobs, failed
+    /// webhook deliveries).
+    pub reconcile_interval: Duration,
 }
 
 impl Default for Limits {
@@ -127,6 +130,7 @@ impl Default for Limits {
             heartbeat_interval: Duration::from_secs(15),
             max_runtime: Duration::from_secs(6 * 3600 + 15 * 60),
             sweep_interval: Duration::from_secs(30),
+            reconcile_interval: Duration::from_secs(60),
         }
     }
 }

@@ -14,8 +14,9 @@
 //! Modules: [`config`] (the typed, layered configuration), [`signature`] (HMAC-SHA256),
 //! [`webhook`] (what a request is, pure), [`ingest`] (group commit), [`planner`] (deliveries →
 //! jobs), [`admin`] (the admin API's bearer token), [`interruption`] (`POST /api/v1/events/ec2`:
-//! EC2 spot warnings and state changes requeue jobs), [`app`] (routes), [`server`] (run and
-//! stop), [`shutdown`] (signals).
+//! EC2 spot warnings and state changes requeue jobs), [`reconciler`] (GitHub: jobs whose webhook
+//! never arrived, failed deliveries redelivered), [`app`] (routes), [`server`] (run and stop),
+//! [`shutdown`] (signals).
 
 pub mod admin;
 pub mod admin_api;
@@ -28,6 +29,7 @@ pub mod ingest;
 pub mod interruption;
 pub mod metrics;
 pub mod planner;
+pub mod reconciler;
 pub mod server;
 pub mod shutdown;
 pub mod signature;

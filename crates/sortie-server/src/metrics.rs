@@ -83,6 +83,7 @@ pub struct Metrics {
     sweep_actions: Family<KindLabel, Counter>,
     rate_limit_remaining: Family<ForgeLabel, Gauge>,
     reconcile_recovered: Family<ForgeLabel, Counter>,
+    reconcile_actions: Family<KindLabel, Counter>,
     jobs: Family<StateLabel, Gauge>,
 }
 
@@ -138,6 +139,12 @@ impl Default for Metrics {
             "Jobs found by reconciling with the forge whose webhook never arrived, by forge",
             reconcile_recovered.clone(),
         );
+        let reconcile_actions = Family::default();
+        registry.register(
+            "sortie_reconcile_actions",
+            "Actions taken by the reconciler, by kind (recovered_job, redelivery)",
+            reconcile_actions.clone(),
+        );
         let jobs = Family::default();
         registry.register(
             "sortie_jobs",
@@ -154,6 +161,7 @@ impl Default for Metrics {
             sweep_actions,
             rate_limit_remaining,
             reconcile_recovered,
+            reconcile_actions,
             jobs,
         }
     }
@@ -209,6 +217,12 @@ impl Metrics {
         self.rate_limit_remaining
             .get_or_create(&labels)
             .set(remaining);
+    }
+
+    /// The reconciler did something of `kind` (`recovered_job`, `redelivery`).
+    pub fn reconcile_action(&self, kind: &str) {
+        let labels = KindLabel { kind: kind.into() };
+        self.reconcile_actions.get_or_create(&labels).inc();
     }
 
     /// Reconciling with `forge` found a job whose webhook was missed.

@@ -34,6 +34,9 @@ pub struct Options {
     /// Run the sweeper with the fleet (every `dispatch.sweep_interval_secs`, one replica at a
     /// time by lease). Tests that drive a sweeper themselves turn it off.
     pub sweep: bool,
+    /// Run the reconciler with the fleet (every `dispatch.reconcile_interval_secs`, one replica
+    /// at a time by lease; GitHub only). Tests that drive passes themselves turn it off.
+    pub reconcile: bool,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             replica: format!("{host}/{}", std::process::id()),
             fleet: None,
             sweep: true,
+            reconcile: true,
         }
     }
 }
@@ -79,6 +83,14 @@ pub async fn run(
         .clone()
         .filter(|_| options.sweep)
         .map(|fleet| tokio::spawn(crate::sweeper::Sweeper::new(fleet).run(shutdown.clone())));
+    let reconciler = options
+        .fleet
+        .clone()
+        .filter(|_| options.reconcile)
+        .map(|fleet| {
+            let reconciler = crate::reconciler::Reconciler::new(fleet, settings.routing.clone());
+            tokio::spawn(reconciler.run(shutdown.clone()))
+        });
     let planner = tokio::spawn(planner.run(planned_rx, shutdown));
     let metrics = options
         .fleet
@@ -117,6 +129,11 @@ pub async fn run(
     if let Some(sweeper) = sweeper {
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the sweeper task failed");
+        }
+    }
+    if let Some(reconciler) = reconciler {
+        if let Err(e) = reconciler.await {
+            tracing::error!(error = %e, "the reconciler task failed");
         }
     }
     tracing::info!("stopped");

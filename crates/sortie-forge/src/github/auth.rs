@@ -137,7 +137,7 @@ impl AppAuth {
         })
     }
 
-    fn jwt(&self, api: &Api) -> Result<Auth, ForgeError> {
+    pub(crate) fn jwt(&self, api: &Api) -> Result<Auth, ForgeError> {
         let jwt = app_jwt(&self.app_id, &self.key, api.clock.now())?;
         Ok(Auth {
             header: format!("Bearer {jwt}"),

@@ -7,9 +7,13 @@
 //! - `GET /repos/{o}/{r}/contents/{path}?ref=`, `GET /repos/{o}/{r}/compare/{base}...{head}`;
 //! - `POST /repos/{o}/{r}/actions/runners/generate-jitconfig`,
 //!   `POST /orgs/{org}/actions/runners/generate-jitconfig`, `GET …/actions/runners`,
-//!   `DELETE …/actions/runners/{runner_id}` ("Self-hosted runners").
+//!   `DELETE …/actions/runners/{runner_id}` ("Self-hosted runners");
+//! - `GET /repos/{o}/{r}/actions/runs`, `GET …/actions/runs/{run_id}/jobs` ("Workflow runs",
+//!   "Workflow jobs"), `GET /app/hook/deliveries`, `POST /app/hook/deliveries/{id}/attempts`
+//!   ("Webhooks for GitHub Apps"): reconciliation, see [`reconcile`].
 
 pub mod auth;
+mod reconcile;
 mod runners;
 
 use crate::clock::Clock;
@@ -18,7 +22,8 @@ use crate::error::ForgeError;
 use crate::http::{Api, Auth};
 use crate::ratelimit::RetryPolicy;
 use crate::types::{
-    GitCredential, RepoRef, Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret,
+    GitCredential, HookDelivery, QueuedJob, RepoRef, Runner, RunnerCredential, RunnerRequest,
+    RunnerScope, Secret,
 };
 use crate::Forge;
 use async_trait::async_trait;
@@ -26,6 +31,7 @@ use auth::{AppAuth, Target};
 use sortie_core::forge::Flavor;
 use std::future::Future;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// github.com's API.
 pub const GITHUB_API_URL: &str = "https://api.github.com";
@@ -82,6 +88,8 @@ pub struct GithubForge {
     api: Api,
     creds: Credentials,
     default_runner_group_id: u64,
+    /// Listings kept for conditional requests (reconciliation).
+    etags: reconcile::Etags,
 }
 
 impl std::fmt::Debug for GithubForge {
@@ -114,6 +122,7 @@ impl GithubForge {
             api,
             creds,
             default_runner_group_id: config.default_runner_group_id,
+            etags: reconcile::Etags::default(),
         })
     }
 
@@ -151,6 +160,13 @@ impl GithubForge {
             RunnerScope::Org { org, .. } => Ok(Target::Org(org)),
             RunnerScope::Instance => Err(instance_unsupported()),
         }
+    }
+}
+
+fn app_only(what: &str) -> ForgeError {
+    ForgeError::Unsupported {
+        forge: "GitHub",
+        what: format!("{what} with a personal access token; only a GitHub App can (its webhook's deliveries are the App's)"),
     }
 }
 
@@ -231,7 +247,33 @@ impl Forge for GithubForge {
             scope: format!("contents:read on {repo} only"),
         }))
     }
+
+    async fn queued_jobs(&self, repo: &RepoRef) -> Result<Vec<QueuedJob>, ForgeError> {
+        self.authed(Target::Repo(repo), |auth| async move {
+            reconcile::queued_jobs(&self.api, &auth, &self.etags, repo).await
+        })
+        .await
+    }
+
+    async fn failed_deliveries(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<HookDelivery>, ForgeError> {
+        let Credentials::App(app) = &self.creds else {
+            return Err(app_only("listing webhook deliveries"));
+        };
+        reconcile::failed_deliveries(&self.api, app, since).await
+    }
+
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), ForgeError> {
+        let Credentials::App(app) = &self.creds else {
+            return Err(app_only("redelivering webhooks"));
+        };
+        reconcile::redeliver(&self.api, app, delivery_id).await
+    }
 }
 
+#[cfg(test)]
+mod reconcile_tests;
 #[cfg(test)]
 mod tests;

@@ -199,6 +199,7 @@ pub(super) struct DispatchFile {
     heartbeat_interval_secs: Option<u64>,
     max_runtime_secs: Option<u64>,
     sweep_interval_secs: Option<u64>,
+    reconcile_interval_secs: Option<u64>,
     poll_ms: Option<u64>,
 }
 
@@ -542,12 +543,17 @@ impl ConnectionFiles {
             heartbeat_interval: secs(d.heartbeat_interval_secs, def.heartbeat_interval),
             max_runtime: secs(d.max_runtime_secs, def.max_runtime),
             sweep_interval: secs(d.sweep_interval_secs, def.sweep_interval),
+            reconcile_interval: secs(d.reconcile_interval_secs, def.reconcile_interval),
         };
-        if out.limits.claim_ttl.is_zero() || out.limits.sweep_interval.is_zero() {
+        if out.limits.claim_ttl.is_zero()
+            || out.limits.sweep_interval.is_zero()
+            || out.limits.reconcile_interval.is_zero()
+        {
             return Err(invalid(
                 "dispatch",
                 &file_origin,
-                "claim_ttl_secs and sweep_interval_secs must be positive".into(),
+                "claim_ttl_secs, sweep_interval_secs and reconcile_interval_secs must be positive"
+                    .into(),
             ));
         }
 

@@ -3,7 +3,7 @@
 
 use sortie_core::catalog::Catalog;
 use sortie_core::event::WorkflowJob;
-use sortie_core::job::JobEvent;
+use sortie_core::job::{JobEvent, JobKey};
 use sortie_core::labels::{route_job, RoutingConfig};
 use sortie_core::route::{Route, RouteKind};
 use sortie_store::{Delivery, NewJob};
@@ -28,6 +28,32 @@ pub struct JobDecision {
     pub settle: Option<(JobEvent, String)>,
     /// The lifecycle event the forge reported (`in_progress`, `completed`), with its reason.
     pub event: Option<(JobEvent, String)>,
+}
+
+impl JobDecision {
+    /// The decision a `workflow_job` `queued` delivery for this job would make, built from the
+    /// fields the forge lists instead of a payload, with no announcing delivery (the reconciler:
+    /// the forge lists the job queued and its webhook never arrived).
+    pub(crate) fn queued(
+        key: JobKey,
+        labels: Vec<String>,
+        routing: &RoutingConfig,
+        catalog: &Catalog,
+    ) -> JobDecision {
+        let decision = route_job(&labels, None, routing, catalog);
+        let settle = settle_event(&decision.route);
+        JobDecision {
+            job: NewJob {
+                key,
+                labels,
+                route: decision.route,
+                spec: decision.spec,
+                delivery: None,
+            },
+            settle,
+            event: None,
+        }
+    }
 }
 
 /// Decides what `delivery` asks for.
