@@ -15,7 +15,7 @@ use sortie_store::{InstanceFilter, InstanceState, Job, JobFilter, Store};
 use sortie_testkit::eventually;
 use sortie_testkit::forge::payloads::github_workflow_job;
 use sortie_testkit::forge::webhook::Webhook;
-use sortie_testkit::forge::FakeGithub;
+use sortie_testkit::forge::{Assignment, FakeGithub, JobStatus};
 use sortie_testkit::moto::{Ec2Network, MotoServer};
 use sortie_testkit::postgres::TestDatabase;
 use std::collections::BTreeMap;
@@ -585,6 +585,65 @@ async fn duplicate_and_out_of_order_deliveries_make_no_extra_machine() {
     let machines = w.machines_by_job().await;
     assert_eq!(machines.len(), 1, "{machines:?}");
     assert_eq!(machines.values().sum::<usize>(), 1);
+    w.stop().await;
+}
+
+/// GitHub hands a fresh runner any queued job with matching labels: here always the newest, so
+/// runners launched in queue order mostly take another job than their own. Every job still
+/// completes, and each steal costs at most one extra machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stolen_runners_every_job_completes_with_at_most_one_extra_machine_per_steal() {
+    let w = World::start(Db::Sqlite, Machines::Local, "steals").await;
+    w.fake.set_assignment(Assignment::Random(7));
+    let queued: Vec<u64> = (0..20)
+        .map(|_| w.fake.queue_job(REPO, &["self-hosted", "linux"]).id)
+        .collect();
+    eventually(
+        "all 20 jobs completed on the forge",
+        Duration::from_secs(120),
+        || async {
+            let done = queued
+                .iter()
+                .filter(|id| {
+                    w.fake
+                        .job(**id)
+                        .is_some_and(|j| j.status == JobStatus::Completed)
+                })
+                .count();
+            (done == queued.len()).then_some(())
+        },
+    )
+    .await;
+    let jobs = eventually(
+        "all 20 jobs completed in the store",
+        Duration::from_secs(30),
+        || async {
+            let jobs = w.jobs().await;
+            (jobs.len() == 20 && jobs.iter().all(|j| j.state == JobState::Completed))
+                .then_some(jobs)
+        },
+    )
+    .await;
+    let machines: usize = w.machines_by_job().await.values().sum();
+    let steals = w.replicas[0]
+        .fleet
+        .metrics
+        .render()
+        .lines()
+        .find(|l| l.starts_with("sortie_job_steals"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .unwrap_or(0.0) as usize;
+    eprintln!(
+        "{machines} machines for {} jobs, {steals} steals",
+        jobs.len()
+    );
+    assert!(
+        machines <= jobs.len() + steals,
+        "{machines} machines for {} jobs and {steals} steals",
+        jobs.len()
+    );
+    assert!(machines >= 20, "at least one machine per job: {machines}");
+    w.end_local_machines().await;
     w.stop().await;
 }
 
