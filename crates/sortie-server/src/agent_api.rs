@@ -340,6 +340,72 @@ pub async fn report(
     Json(ReportAnswer { stop: idle && over }).into_response()
 }
 
+/// Whether a replacement machine for `job` is needed after its machine's runner served another
+/// job: `Some(false)` when the forge no longer lists `job` queued (another runner took it, its
+/// webhook is on the way), or when the machines still coming up for jobs with the same labels
+/// are at least as many as the jobs with those labels the forge lists queued (GitHub gives each
+/// of them one of those jobs). `None` when the forge cannot say (no listing — Gitea, push mode —
+/// an error, or no answer within 10 s): the caller relaunches, as before.
+async fn replacement_needed(fleet: &Fleet, job: &Job) -> Result<Option<bool>, StoreError> {
+    let sortie_core::job::JobKey::WorkflowJob { repo, job_id, .. } = &job.key else {
+        return Ok(None);
+    };
+    let Some(handle) = fleet.forge(job.key.forge()) else {
+        return Ok(None);
+    };
+    let Ok(repo) = RepoRef::parse(repo) else {
+        return Ok(None);
+    };
+    let listed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        handle.forge.queued_jobs(&repo),
+    )
+    .await;
+    let Ok(Ok(listed)) = listed else {
+        return Ok(None);
+    };
+    if !listed.iter().any(|q| q.job_id == *job_id) {
+        return Ok(Some(false));
+    }
+    let same = |labels: &[String]| {
+        let mut a = labels.to_vec();
+        let mut b = job.labels.clone();
+        a.sort();
+        b.sort();
+        a == b
+    };
+    let queued = listed.iter().filter(|q| same(&q.labels)).count();
+    // Machines coming up: live, and their runner has not taken a job yet (whatever their own
+    // job's state says: the forge may have given that job to another runner meanwhile).
+    let store = &fleet.store;
+    let sessions = store.list_sessions(None).await?;
+    let mut coming_up = 0;
+    for state in [InstanceState::Pending, InstanceState::Running] {
+        let live = store
+            .list_instances(InstanceFilter {
+                state: Some(state),
+                job: None,
+            })
+            .await?;
+        for i in live {
+            let started = sessions.iter().any(|s| {
+                s.job == i.job
+                    && s.attempt == i.attempt
+                    && (s.job_started_at.is_some() || s.finished_at.is_some())
+            });
+            if started || (i.job == job.id && i.attempt == job.attempt) {
+                continue;
+            }
+            if let Some(j) = store.get_job(i.job).await? {
+                if same(&j.labels) {
+                    coming_up += 1;
+                }
+            }
+        }
+    }
+    Ok(Some(coming_up < queued))
+}
+
 /// Moves the job on an agent's report, where the agent is the authority.
 async fn follow(
     fleet: &Fleet,
@@ -392,7 +458,26 @@ async fn follow(
                 } else {
                     format!("the machine's runner ended without taking the job ({detail}); launching a replacement")
                 };
-                if job.attempt >= fleet.limits.max_attempts && session.job_started_at.is_none() {
+                if session.job_started_at.is_some()
+                    && replacement_needed(fleet, job).await? == Some(false)
+                {
+                    // Another runner took this job, or one coming up will (GitHub hands every
+                    // fresh runner one queued job with matching labels). A replacement would
+                    // only take some other job, and the next steal would cascade.
+                    fleet.metrics.steal();
+                    store
+                        .note_job(
+                            job.id,
+                            &format!(
+                                "the machine's runner served another job ({detail}); no \
+                                 replacement: another runner took this job or one coming up will \
+                                 — waiting for the forge to report its runner"
+                            ),
+                        )
+                        .await?;
+                } else if job.attempt >= fleet.limits.max_attempts
+                    && session.job_started_at.is_none()
+                {
                     store
                         .apply_event(
                             job.id,
