@@ -1,5 +1,6 @@
 //! `sortie bench ingest`: start the real server in this process on loopback, fire signed
 //! `workflow_job` deliveries from many concurrent connections, print accepted/s and latency.
+//! `sortie bench dispatch` (webhook accepted → launch call) is in `crate::bench_dispatch`.
 //! Benchmarks print figures; nothing here asserts timing.
 
 use anyhow::{bail, Context, Result};
@@ -12,8 +13,9 @@ use std::time::{Duration, Instant};
 
 /// GitHub's documented `workflow_job` queued payload (fixtures/README.md); each request gets its
 /// own job id so the planner creates a job per delivery, as in production.
-const PAYLOAD: &[u8] = include_bytes!("../../../fixtures/github/workflow_job.queued.json");
-const SECRET: &str = "sortie-bench-secret";
+pub(crate) const PAYLOAD: &[u8] =
+    include_bytes!("../../../fixtures/github/workflow_job.queued.json");
+pub(crate) const SECRET: &str = "sortie-bench-secret";
 
 /// Arguments of `sortie bench`.
 #[derive(Debug, Args)]
@@ -26,6 +28,8 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// Webhook ingest: signed deliveries → verified, stored (group commit) → 202.
     Ingest(IngestArgs),
+    /// Dispatch end to end: webhook accepted → provider launch call issued (local provider).
+    Dispatch(crate::bench_dispatch::DispatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +55,7 @@ struct IngestArgs {
 
 /// What `sortie bench ingest` sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum BenchEvent {
+pub(crate) enum BenchEvent {
     /// GitHub's documented `workflow_job` queued payload, one job id per delivery.
     WorkflowJob,
     /// A small `ping`, stored and marked not planned.
@@ -77,6 +81,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(ingest(a))
         }
+        BenchCommand::Dispatch(a) => crate::bench_dispatch::run(a),
     }
 }
 
@@ -96,7 +101,10 @@ async fn ingest(args: &IngestArgs) -> Result<()> {
     let server = RunningServer::start(&settings, store, Options::default())
         .await
         .context("cannot start the server")?;
-    let bodies = Arc::new(prepare(args.requests, args.event)?);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let bodies = Arc::new(prepare(args.requests, args.event, run, None)?);
     println!(
         "sortie bench ingest: {} {} deliveries, {} connections, {}, database {}",
         args.requests,
@@ -109,9 +117,9 @@ async fn ingest(args: &IngestArgs) -> Result<()> {
         },
         sortie_store::redact_url(&url)
     );
-    let report = fire(&server.url(), bodies, args.connections, args.rate).await?;
+    let (sent, elapsed) = fire(&server.url(), bodies, args.connections, args.rate).await?;
     server.stop().await.context("stopping the server")?;
-    report.print();
+    Report::new(sent, elapsed).print();
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
@@ -136,7 +144,7 @@ fn bench_settings(url: &str) -> Result<Settings> {
 }
 
 /// One request, ready to send: delivery id, body, signature header.
-struct Prepared {
+pub(crate) struct Prepared {
     id: String,
     event: &'static str,
     body: Vec<u8>,
@@ -144,20 +152,26 @@ struct Prepared {
 }
 
 /// Bodies and signatures are made before the clock starts: signing is the forge's cost.
-fn prepare(n: usize, event: BenchEvent) -> Result<Vec<Prepared>> {
+/// `workflow_job` delivery `i` is job id `i + 1` of workflow run `run`, with `labels` instead of
+/// the fixture's when given.
+pub(crate) fn prepare(
+    n: usize,
+    event: BenchEvent,
+    run: u64,
+    labels: Option<&[&str]>,
+) -> Result<Vec<Prepared>> {
     let template: serde_json::Value =
         serde_json::from_slice(PAYLOAD).context("the bundled payload is JSON")?;
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
     (0..n)
         .map(|i| {
             let v = match event {
                 BenchEvent::WorkflowJob => {
                     let mut v = template.clone();
                     v["workflow_job"]["id"] = serde_json::json!(i as u64 + 1);
-                    v["workflow_job"]["run_id"] = serde_json::json!(run as u64);
+                    v["workflow_job"]["run_id"] = serde_json::json!(run);
+                    if let Some(labels) = labels {
+                        v["workflow_job"]["labels"] = serde_json::json!(labels);
+                    }
                     v
                 }
                 BenchEvent::Ping => {
@@ -184,12 +198,26 @@ struct Report {
     latencies: Vec<Duration>,
 }
 
-async fn fire(
+/// One request's outcome.
+pub(crate) struct Sent {
+    /// Index into the prepared requests.
+    pub(crate) index: usize,
+    /// HTTP status; `None` for a transport error.
+    pub(crate) status: Option<u16>,
+    /// From its slot (open loop) or its send (closed loop) to the answer.
+    pub(crate) latency: Duration,
+    /// When the answer arrived.
+    pub(crate) answered: Instant,
+}
+
+/// Sends every request from `connections` connections, at `rate` per second (0: as fast as
+/// the server answers); returns each outcome and the time it all took.
+pub(crate) async fn fire(
     base: &str,
     bodies: Arc<Vec<Prepared>>,
     connections: usize,
     rate: f64,
-) -> Result<Report> {
+) -> Result<(Vec<Sent>, Duration)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()
@@ -224,33 +252,98 @@ async fn fire(
                     .send()
                     .await
                     .map(|r| r.status().as_u16());
-                seen.push((status.ok(), t.elapsed()));
+                let answered = Instant::now();
+                seen.push(Sent {
+                    index: i,
+                    status: status.ok(),
+                    latency: answered.saturating_duration_since(t),
+                    answered,
+                });
             }
             seen
         }));
     }
-    let mut report = Report {
-        accepted: 0,
-        other: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut sent = Vec::with_capacity(bodies.len());
     for w in workers {
-        for (status, latency) in w.await.context("a client task failed")? {
-            report.latencies.push(latency);
-            match status {
-                Some(202) => report.accepted += 1,
-                Some(code) => match report.other.iter_mut().find(|(c, _)| *c == code) {
-                    Some((_, n)) => *n += 1,
-                    None => report.other.push((code, 1)),
-                },
-                None => report.errors += 1,
+        sent.extend(w.await.context("a client task failed")?);
+    }
+    Ok((sent, start.elapsed()))
+}
+
+/// [`fire`], then when each request's 2xx arrived (by index; `None`: not accepted). Prints how
+/// many were refused; fails when none was accepted.
+pub(crate) async fn accepted_at(
+    base: &str,
+    bodies: Arc<Vec<Prepared>>,
+    connections: usize,
+    rate: f64,
+) -> Result<Vec<Option<Instant>>> {
+    let n = bodies.len();
+    let (sent, _) = fire(base, bodies, connections, rate).await?;
+    let mut accepted = vec![None; n];
+    let (mut refused, mut first) = (0, None);
+    for s in sent {
+        match s.status {
+            Some(code) if (200..300).contains(&code) => accepted[s.index] = Some(s.answered),
+            other => {
+                refused += 1;
+                first.get_or_insert(other);
             }
         }
     }
-    report.elapsed = start.elapsed();
-    Ok(report)
+    if let Some(first) = first {
+        let first = first.map_or("a transport error".into(), |c| format!("HTTP {c}"));
+        println!("not accepted: {refused} deliveries (first: {first}); they are left out");
+    }
+    if refused == n {
+        bail!("the server accepted no delivery");
+    }
+    Ok(accepted)
+}
+
+/// The tokio runtime and the database of a bench that needs an empty one: `url` as given
+/// (SQLite), a fresh SQLite file in `dir` (none given), or for a PostgreSQL URL a new database
+/// on that server (`sortie_testkit::postgres::TestDatabase`, dropped with the value).
+pub(crate) fn runtime_and_fresh_database(
+    url: Option<&str>,
+    dir: &std::path::Path,
+) -> Result<(tokio::runtime::Runtime, BenchDatabase)> {
+    let postgres = url.filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+    if let Some(server) = postgres {
+        // TestDatabase reads the server from this variable: set before the runtime's threads.
+        std::env::set_var(sortie_testkit::postgres::URL_VAR, server);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let db = match (postgres, url) {
+        (Some(_), _) => BenchDatabase::Postgres(
+            runtime
+                .block_on(sortie_testkit::postgres::TestDatabase::create())
+                .context("cannot create a fresh PostgreSQL database for the bench")?,
+        ),
+        (None, Some(url)) => BenchDatabase::Url(url.to_string()),
+        (None, None) => BenchDatabase::Url(format!("sqlite://{}", dir.join("bench.db").display())),
+    };
+    Ok((runtime, db))
+}
+
+/// See [`runtime_and_fresh_database`].
+pub(crate) enum BenchDatabase {
+    /// Used as is.
+    Url(String),
+    /// Made for this run; dropped (`DROP DATABASE`) with the value.
+    Postgres(sortie_testkit::postgres::TestDatabase),
+}
+
+impl BenchDatabase {
+    pub(crate) fn url(&self) -> &str {
+        match self {
+            BenchDatabase::Url(u) => u,
+            BenchDatabase::Postgres(db) => db.url(),
+        }
+    }
 }
 
 /// When request `i` is due at `rate` per second; `None` for "now" (closed loop).
@@ -279,17 +372,41 @@ async fn warm_up(client: &reqwest::Client, base: &str, connections: usize) -> Re
     Ok(())
 }
 
+/// The nearest-rank `p` percentile of `sorted` (zero when empty).
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let n = sorted.len();
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    sorted[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
+}
+
 impl Report {
+    fn new(sent: Vec<Sent>, elapsed: Duration) -> Report {
+        let mut report = Report {
+            accepted: 0,
+            other: Vec::new(),
+            errors: 0,
+            elapsed,
+            latencies: Vec::with_capacity(sent.len()),
+        };
+        for s in sent {
+            report.latencies.push(s.latency);
+            match s.status {
+                Some(202) => report.accepted += 1,
+                Some(code) => match report.other.iter_mut().find(|(c, _)| *c == code) {
+                    Some((_, n)) => *n += 1,
+                    None => report.other.push((code, 1)),
+                },
+                None => report.errors += 1,
+            }
+        }
+        report
+    }
+
     fn print(mut self) {
         self.latencies.sort_unstable();
-        let pct = |p: f64| {
-            let n = self.latencies.len();
-            if n == 0 {
-                return Duration::ZERO;
-            }
-            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
-            self.latencies[i]
-        };
+        let pct = |p: f64| percentile(&self.latencies, p);
         let secs = self.elapsed.as_secs_f64().max(f64::EPSILON);
         println!("accepted:   {} (202) in {:.2} s", self.accepted, secs);
         println!("accepted/s: {:.0}", self.accepted as f64 / secs);
@@ -308,6 +425,6 @@ impl Report {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench_cmd;
+mod bench_dispatch;
 mod config_cmd;
 mod demo_cmd;
 mod jobs_cmd;
@@ -32,7 +33,7 @@ enum Command {
     Config(config_cmd::ConfigArgs),
     /// Bring the database up to this build's schema.
     Migrate(migrate_cmd::MigrateArgs),
-    /// Benchmarks that print figures: `sortie bench ingest`.
+    /// Benchmarks that print figures: `sortie bench ingest`, `sortie bench dispatch`.
     Bench(bench_cmd::BenchArgs),
     /// On a runner machine: exchange the bootstrap token, run the forge's runner for one job,
     /// report, power off.
