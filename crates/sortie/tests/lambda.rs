@@ -24,7 +24,7 @@ use sortie_server::fleet::{self, BuildOptions};
 use sortie_store::{InstanceFilter, Job, JobFilter, ManualClock, Store, Timestamp};
 use sortie_testkit::forge::payloads::{fixture, gitea_push, PushedCommit};
 use sortie_testkit::forge::webhook::Webhook;
-use sortie_testkit::forge::workflows::{C0, C1};
+use sortie_testkit::forge::workflows::{C0, C1, C2};
 use sortie_testkit::forge::{FakeGitea, GiteaKind};
 use sortie_testkit::moto::{Ec2Network, MotoServer};
 use std::collections::HashMap;
@@ -441,7 +441,9 @@ async fn the_cleanup_event_times_out_a_stale_run_and_sweeps_an_untracked_orphan(
     let job = w.store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::TimedOut);
 
-    // An EventBridge schedule's own event is a clean-up too, and finds nothing left.
+    // An EventBridge schedule's own event is a clean-up too, and finds nothing left. The event is
+    // the EventBridge User Guide's example ("Tutorial: Create an EventBridge scheduled rule for
+    // AWS Lambda functions", <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html>).
     let scheduled = json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
         "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
         "time": "2015-10-08T16:53:06Z", "region": "us-east-1",
@@ -503,31 +505,41 @@ async fn payloads_that_are_not_for_sortie_are_answered_not_failed() {
 }
 
 /// The Lambda runtime API (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>) for
-/// one invocation: `next` hands out `event` once (and then waits, as Lambda does between
-/// invocations), `response`/`error` record when and what the function answered.
+/// a few invocations of one process: `next` hands out the queued events one by one (and then
+/// waits, as Lambda does between invocations), `response`/`error` record when and what the
+/// function answered.
 mod runtime_api {
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, HeaderValue, StatusCode};
     use axum::routing::{get, post};
     use axum::Router;
     use serde_json::Value;
+    use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     #[derive(Clone)]
     pub struct Emulator {
-        event: Arc<Mutex<Option<Value>>>,
-        pub polled: Arc<Mutex<Option<Instant>>>,
-        pub answered: Arc<Mutex<Option<(Instant, String)>>>,
+        events: Arc<Mutex<VecDeque<Value>>>,
+        /// When each event was handed out (the first: when init was done and the function polled).
+        pub handed: Arc<Mutex<Vec<Instant>>>,
+        /// When and what the function answered, in order.
+        pub answered: Arc<Mutex<Vec<(Instant, String)>>>,
     }
 
     impl Emulator {
-        pub fn new(event: Value) -> Emulator {
+        pub fn new(events: Vec<Value>) -> Emulator {
             Emulator {
-                event: Arc::new(Mutex::new(Some(event))),
-                polled: Arc::default(),
+                events: Arc::new(Mutex::new(events.into())),
+                handed: Arc::default(),
                 answered: Arc::default(),
             }
+        }
+
+        /// The first `n` answers, once there are that many.
+        pub fn answers(&self, n: usize) -> Option<Vec<(Instant, String)>> {
+            let answered = self.answered.lock().unwrap();
+            (answered.len() >= n).then(|| answered[..n].to_vec())
         }
 
         pub fn router(&self) -> Router {
@@ -544,8 +556,7 @@ mod runtime_api {
     }
 
     async fn next(State(e): State<Emulator>) -> (HeaderMap, String) {
-        e.polled.lock().unwrap().get_or_insert_with(Instant::now);
-        let event = e.event.lock().unwrap().take();
+        let event = e.events.lock().unwrap().pop_front();
         let Some(event) = event else {
             // Lambda freezes the function here; the test ends it.
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -553,10 +564,15 @@ mod runtime_api {
         };
         let deadline =
             SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(60);
+        let n = {
+            let mut handed = e.handed.lock().unwrap();
+            handed.push(Instant::now());
+            handed.len()
+        };
         let mut h = HeaderMap::new();
         h.insert(
             "lambda-runtime-aws-request-id",
-            HeaderValue::from_static("8476a536-e9f4-11e8-9739-2dfe598c3fcd"),
+            HeaderValue::from_str(&format!("8476a536-e9f4-11e8-9739-2dfe598c{n:04}")).unwrap(),
         );
         h.insert(
             "lambda-runtime-deadline-ms",
@@ -580,10 +596,7 @@ mod runtime_api {
         Path(_id): Path<String>,
         body: String,
     ) -> StatusCode {
-        e.answered
-            .lock()
-            .unwrap()
-            .get_or_insert((Instant::now(), body));
+        e.answered.lock().unwrap().push((Instant::now(), body));
         StatusCode::ACCEPTED
     }
 
@@ -591,15 +604,17 @@ mod runtime_api {
         e.answered
             .lock()
             .unwrap()
-            .get_or_insert((Instant::now(), format!("init error: {body}")));
+            .push((Instant::now(), format!("init error: {body}")));
         StatusCode::ACCEPTED
     }
 }
 
 /// Cold start of the release binary: process start → first answer, for a signed push through an
 /// HTTP API event (open the DynamoDB store, plan the push through the Gitea API, launch on EC2,
-/// answer), with the Lambda runtime API emulated on loopback and moto behind the AWS SDK.
-/// Prints figures; asserts only that the answer came and was the webhook's 202.
+/// answer), with the Lambda runtime API emulated on loopback and moto behind the AWS SDK. Then
+/// two warm invocations of the same process: event handed out → answer, for a second push (a new
+/// commit: one more job planned and launched) and for the seed's `{"action":"cleanup"}`.
+/// Prints figures; asserts only that the answers came and were what each event asks for.
 /// `cargo test --release -p sortie --test lambda -- --ignored --nocapture cold_start`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run with --release --ignored --nocapture"]
@@ -619,11 +634,23 @@ async fn cold_start() {
         C1,
         &[(".gitea/workflows/ci.yml", CI), ("main.go", "v1")],
     );
-    let emulator = runtime_api::Emulator::new(http_event(
-        "http-api-v2.json",
-        "/webhook",
-        &push("d-cold-1"),
-    ));
+    gitea.set_commit(
+        REPO,
+        C2,
+        &[(".gitea/workflows/ci.yml", CI), ("main.go", "v2")],
+    );
+    // The warm push: C2 onto C1, a new job.
+    let commits = [PushedCommit {
+        id: C2.into(),
+        modified: vec!["main.go".into()],
+    }];
+    let body = gitea_push(REPO, "refs/heads/main", C1, C2, &commits, None).unwrap();
+    let second = Webhook::gitea("push", "push", "d-warm-1", SECRET, body);
+    let emulator = runtime_api::Emulator::new(vec![
+        http_event("http-api-v2.json", "/webhook", &push("d-cold-1")),
+        http_event("http-api-v2.json", "/webhook", &second),
+        json!({"action": "cleanup"}),
+    ]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
     tokio::spawn(std::future::IntoFuture::into_future(axum::serve(
@@ -672,27 +699,58 @@ async fn cold_start() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let (at, body) = sortie_testkit::eventually(
-        "the function's first answer",
-        Duration::from_secs(60),
+    let answers = sortie_testkit::eventually(
+        "the function's three answers",
+        Duration::from_secs(120),
         || {
             let e = emulator.clone();
-            async move { e.answered.lock().unwrap().clone() }
+            async move { e.answers(3) }
         },
     )
     .await;
-    let polled = emulator
-        .polled
-        .lock()
-        .unwrap()
-        .expect("it polled for an event");
+    let handed = emulator.handed.lock().unwrap().clone();
     let _ = child.kill().await;
-    let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    assert_eq!(answer["statusCode"], 202, "{body}");
+    let json_of =
+        |i: usize| -> Value { serde_json::from_str(&answers[i].1).unwrap_or(Value::Null) };
+    for (i, want) in [(0, 202), (1, 202)] {
+        assert_eq!(json_of(i)["statusCode"], want, "{}", answers[i].1);
+    }
+    assert_eq!(json_of(2)["action"], "cleanup", "{}", answers[2].1);
+    // Each push's job got its machine inside its invocation (what the figures include).
+    let live = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag:sortie:owner")
+                .values("lambda-coldstart")
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let machines: usize = live
+        .reservations()
+        .iter()
+        .map(|r| r.instances().len())
+        .sum();
+    assert_eq!(machines, 2, "one machine per pushed job");
+    let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
     println!(
-        "binary {:.1} MiB; process start → runtime API polled (init: config, DynamoDB store, fleet) {} ms; → first answer (signed push: store, plan via Gitea API, launch on EC2) {} ms",
+        "binary {:.1} MiB; cold: process start → runtime API polled (init: config, DynamoDB store, fleet) {:.0} ms; → first answer (signed push: store, plan via Gitea API, launch on EC2) {:.0} ms",
         size as f64 / (1024.0 * 1024.0),
-        (polled - started).as_millis(),
-        (at - started).as_millis()
+        ms(started, handed[0]),
+        ms(started, answers[0].0)
+    );
+    println!(
+        "warm (same process, event handed out → answer): second push (new job: store, plan, launch) {:.1} ms; {{\"action\":\"cleanup\"}} (one sweep) {:.1} ms",
+        ms(handed[1], answers[1].0),
+        ms(handed[2], answers[2].0)
     );
 }
