@@ -31,8 +31,8 @@ mod types;
 
 pub use error::ForgeError;
 pub use types::{
-    GitCredential, HookDelivery, QueuedJob, RepoRef, Runner, RunnerCredential, RunnerRequest,
-    RunnerScope, Secret,
+    GitCredential, HookDelivery, JobStatus, QueuedJob, RepoRef, Runner, RunnerCredential,
+    RunnerRequest, RunnerScope, Secret,
 };
 
 use async_trait::async_trait;
@@ -89,6 +89,17 @@ pub trait Forge: Send + Sync {
         Err(ForgeError::Unsupported {
             forge: display_name(self.flavor()),
             what: "listing queued jobs".into(),
+        })
+    }
+
+    /// Where job `job_id` of `repo` stands on the forge now, for closing a job the store still
+    /// thinks waits when its `in_progress` / `completed` webhook never arrived. Only GitHub
+    /// implements it so far.
+    async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
+        let _ = (repo, job_id);
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "reading one job's status".into(),
         })
     }
 

@@ -203,6 +203,18 @@ pub struct GitCredential {
     pub scope: String,
 }
 
+/// One job as the forge reports it now (GitHub: "Get a job for a workflow run",
+/// `GET /repos/{owner}/{repo}/actions/jobs/{job_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobStatus {
+    /// `queued`, `in_progress`, `completed`, `waiting`, …
+    pub status: String,
+    /// Set once completed: `success`, `failure`, `cancelled`, `skipped`, `timed_out`, …
+    pub conclusion: Option<String>,
+    /// The runner that took it, once one did.
+    pub runner_name: Option<String>,
+}
+
 /// A job the forge lists as waiting for a runner (GitHub: status `queued` or `waiting`), for
 /// reconciling the store with the forge when a webhook never arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -260,3 +260,41 @@ async fn an_app_redelivers_a_lost_delivery() {
     assert!(blocked.stopped.unwrap().contains("another replica"));
     w.app.stop().await;
 }
+
+/// A job the store still has queued whose `completed` webhook was lost (here: cancelled on the
+/// forge) is closed by the next pass with the forge's conclusion; a second pass does nothing.
+#[tokio::test]
+async fn a_job_finished_on_the_forge_without_its_webhook_is_closed() {
+    let w = world(Db::Sqlite, false).await;
+    let fake_job = w.gh.queue_job(REPO, &["self-hosted", "linux"]);
+    w.gh.flush_webhooks().await;
+    let key = key_of(&fake_job);
+    let stored = w.wait_for_job(&key).await;
+    assert_eq!(stored.state, JobState::Queued);
+
+    w.gh.lose_next_webhooks(1);
+    assert!(w.gh.cancel_job(fake_job.id));
+    w.gh.flush_webhooks().await;
+    assert_eq!(
+        w.job(&key).await.unwrap().state,
+        JobState::Queued,
+        "the webhook was lost"
+    );
+
+    let report = w.reconciler().reconcile_once().await;
+    assert_eq!(report.closed.len(), 1, "{report:#?}");
+    assert_eq!(report.closed[0].status, "completed");
+    let closed = w.job(&key).await.unwrap();
+    assert_eq!(closed.state, JobState::Cancelled);
+    let history = w.app.store.job_history(closed.id).await.unwrap();
+    let last = history.last().unwrap();
+    assert!(
+        last.reason.contains("found by reconcile"),
+        "{}",
+        last.reason
+    );
+
+    let again = w.reconciler().reconcile_once().await;
+    assert!(again.closed.is_empty(), "{again:#?}");
+    w.app.stop().await;
+}

@@ -22,8 +22,8 @@ use crate::error::ForgeError;
 use crate::http::{Api, Auth};
 use crate::ratelimit::RetryPolicy;
 use crate::types::{
-    GitCredential, HookDelivery, QueuedJob, RepoRef, Runner, RunnerCredential, RunnerRequest,
-    RunnerScope, Secret,
+    GitCredential, HookDelivery, JobStatus, QueuedJob, RepoRef, Runner, RunnerCredential,
+    RunnerRequest, RunnerScope, Secret,
 };
 use crate::Forge;
 use async_trait::async_trait;
@@ -251,6 +251,13 @@ impl Forge for GithubForge {
     async fn queued_jobs(&self, repo: &RepoRef) -> Result<Vec<QueuedJob>, ForgeError> {
         self.authed(Target::Repo(repo), |auth| async move {
             reconcile::queued_jobs(&self.api, &auth, &self.etags, repo).await
+        })
+        .await
+    }
+
+    async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
+        self.authed(Target::Repo(repo), |auth| async move {
+            reconcile::job_status(&self.api, &auth, &self.etags, repo, job_id).await
         })
         .await
     }

@@ -25,7 +25,7 @@
 use super::auth::AppAuth;
 use crate::error::ForgeError;
 use crate::http::{enc, Api, Auth, Call, Reply};
-use crate::types::{HookDelivery, QueuedJob, RepoRef};
+use crate::types::{HookDelivery, JobStatus, QueuedJob, RepoRef};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -159,6 +159,37 @@ fn one() -> u32 {
 }
 
 /// The jobs of `repo` that wait for a runner, in the runs GitHub lists as queued or in progress.
+#[derive(Deserialize)]
+struct RawJobStatus {
+    status: String,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    runner_name: Option<String>,
+}
+
+/// `GET /repos/{o}/{r}/actions/jobs/{job_id}` (GitHub REST, "Workflow jobs" → "Get a job for a
+/// workflow run"), conditional like the listings.
+pub(crate) async fn job_status(
+    api: &Api,
+    auth: &Auth,
+    etags: &Etags,
+    repo: &RepoRef,
+    job_id: u64,
+) -> Result<JobStatus, ForgeError> {
+    let path = format!(
+        "/repos/{}/{}/actions/jobs/{job_id}",
+        enc(&repo.owner),
+        enc(&repo.name)
+    );
+    let raw: RawJobStatus = etags.json(api, auth, path).await?;
+    Ok(JobStatus {
+        status: raw.status,
+        conclusion: raw.conclusion.filter(|c| !c.is_empty()),
+        runner_name: raw.runner_name.filter(|n| !n.is_empty()),
+    })
+}
+
 pub(crate) async fn queued_jobs(
     api: &Api,
     auth: &Auth,

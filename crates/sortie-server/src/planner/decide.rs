@@ -113,7 +113,7 @@ fn lifecycle_event(wj: &WorkflowJob) -> Result<Option<(JobEvent, String)>, Strin
 /// The event for a `completed` job's conclusion. GitHub's conclusions ("Webhook events and
 /// payloads", `workflow_job.conclusion`): success, failure, neutral, cancelled, skipped,
 /// timed_out, action_required; Gitea uses success, failure, cancelled, skipped.
-fn completion(conclusion: Option<&str>) -> (JobEvent, String) {
+pub(crate) fn completion(conclusion: Option<&str>) -> (JobEvent, String) {
     let c = conclusion.unwrap_or("unknown");
     let event = match c {
         "success" | "neutral" | "skipped" => JobEvent::Succeeded,

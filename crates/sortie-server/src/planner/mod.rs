@@ -14,6 +14,7 @@
 mod decide;
 mod push;
 
+pub(crate) use decide::completion;
 pub use decide::{decide, Decision, JobDecision};
 pub use push::{decide_push, push_connection, push_outcome, JobTally};
 

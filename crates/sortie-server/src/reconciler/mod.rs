@@ -22,12 +22,12 @@
 //! stored once), so a pass repeated by another replica after a lease handover does no harm.
 
 use crate::fleet::{Fleet, ForgeMode};
-use crate::planner::{apply_job, JobDecision};
+use crate::planner::{apply_job, completion, JobDecision};
 use crate::shutdown::Shutdown;
 use serde::Serialize;
 use sortie_core::catalog::Catalog;
 use sortie_core::forge::Flavor;
-use sortie_core::job::JobKey;
+use sortie_core::job::{JobEvent, JobKey, JobState, Transition};
 use sortie_core::labels::RoutingConfig;
 use sortie_forge::{ForgeError, QueuedJob, RepoRef};
 use sortie_store::{Clock, JobFilter, JobId, SystemClock, Timestamp};
@@ -98,6 +98,19 @@ pub struct Redelivered {
     pub event: String,
 }
 
+/// A job moved because the forge reports it taken or finished and no webhook said so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Closed {
+    /// The job.
+    pub job: JobId,
+    /// Its key.
+    pub key: String,
+    /// The forge's status (`in_progress`, `completed`).
+    pub status: String,
+    /// The reason recorded.
+    pub reason: String,
+}
+
 /// What one pass did, and why it did not do more.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
@@ -111,6 +124,8 @@ pub struct ReconcileReport {
     pub recovered: Vec<Recovered>,
     /// Deliveries redelivered.
     pub redelivered: Vec<Redelivered>,
+    /// Jobs the store thought were waiting that the forge reports taken or finished.
+    pub closed: Vec<Closed>,
     /// Calls that failed; the next pass tries again.
     pub errors: Vec<String>,
 }
@@ -119,9 +134,10 @@ impl ReconcileReport {
     /// One line for the logs.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} repositories listed, {} jobs recovered, {} deliveries redelivered, {} errors",
+            "{} repositories listed, {} jobs recovered, {} closed, {} deliveries redelivered, {} errors",
             self.repos.len(),
             self.recovered.len(),
+            self.closed.len(),
             self.redelivered.len(),
             self.errors.len()
         );
@@ -397,6 +413,7 @@ impl Reconciler {
             }
         };
         let now = OffsetDateTime::now_utc();
+        let waiting: BTreeSet<u64> = listed.iter().map(|j| j.job_id).collect();
         for job in listed {
             if !due(&job, self.options.grace, now) {
                 continue;
@@ -405,6 +422,95 @@ impl Reconciler {
                 report.errors.push(e);
             }
         }
+        if let Err(e) = self
+            .close_moved(forge, repo, &repo_ref, &waiting, report)
+            .await
+        {
+            report.errors.push(e);
+        }
+    }
+
+    /// Step 3 for one repository: jobs the store has queued or launching (for longer than the
+    /// grace) that the forge no longer lists waiting — their `in_progress` / `completed` webhook
+    /// was lost — are moved to where the forge says they are. A finished job's machine is then
+    /// ended by the sweeper like any finished job's.
+    async fn close_moved(
+        &self,
+        forge: &dyn sortie_forge::Forge,
+        repo: &str,
+        repo_ref: &RepoRef,
+        waiting: &BTreeSet<u64>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), String> {
+        let store = self.fleet.store.as_ref();
+        let grace = i64::try_from(self.options.grace.as_millis()).unwrap_or(i64::MAX);
+        let before = self.clock.now().as_millis().saturating_sub(grace);
+        for state in [JobState::Queued, JobState::Launching] {
+            let jobs = store
+                .list_jobs(JobFilter {
+                    state: Some(state),
+                    limit: self.options.recent_jobs,
+                })
+                .await
+                .map_err(|e| format!("cannot list {state} jobs: {e}"))?;
+            for job in jobs {
+                let JobKey::WorkflowJob {
+                    forge: Flavor::Github,
+                    repo: r,
+                    job_id,
+                    ..
+                } = &job.key
+                else {
+                    continue;
+                };
+                if r != repo || waiting.contains(job_id) || job.created_at.as_millis() > before {
+                    continue;
+                }
+                let status = match self.call(forge.job_status(repo_ref, *job_id)).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        report
+                            .errors
+                            .push(format!("cannot read job {job_id} of {repo}: {e}"));
+                        continue;
+                    }
+                };
+                let (event, reason) = match status.status.as_str() {
+                    "completed" => {
+                        let (event, said) = completion(status.conclusion.as_deref());
+                        (
+                            event,
+                            format!("{said}; its webhook never came (found by reconcile)"),
+                        )
+                    }
+                    "in_progress" => (
+                        JobEvent::Started,
+                        format!(
+                            "the forge reports the job in progress on {}; its webhook never came \
+                             (found by reconcile)",
+                            status.runner_name.as_deref().unwrap_or("a runner")
+                        ),
+                    ),
+                    _ => continue,
+                };
+                let applied = store
+                    .apply_event(job.id, event, &reason)
+                    .await
+                    .map_err(|e| format!("cannot move job {}: {e}", job.id))?;
+                if applied.transition == Transition::Unchanged {
+                    continue;
+                }
+                tracing::info!(job = %job.id, key = %job.key, %reason, "job moved by reconcile");
+                self.fleet.metrics.reconcile_action("closed_job");
+                report.closed.push(Closed {
+                    job: job.id,
+                    key: job.key.to_string(),
+                    status: status.status,
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn recover(
