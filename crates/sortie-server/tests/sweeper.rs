@@ -675,3 +675,33 @@ async fn one_replica_sweeps_at_a_time_on_postgres() {
     h.advance(other.lease_ttl() + Duration::from_secs(1));
     assert!(holder.sweep_once().await.held_lease);
 }
+
+/// Issue 9: offline registrations with sortie's name prefix that belong to no job sortie knows
+/// (left by crashed machines, an older install, a lost delete) are removed in one pass — all 50 —
+/// while the live job's own runner and a foreign runner stay.
+#[tokio::test]
+async fn fifty_ghost_registrations_are_removed_in_one_pass() {
+    let h = Harness::new(Db::Sqlite).await;
+    let live = h.job().await;
+    let live = h.event(&live, JobEvent::Launch).await;
+    let own = h.register(&live, true, false).await;
+    let foreign = h.gh.add_runner(SCOPE, "build-host", false, false);
+    let ghosts: Vec<u64> = (0..50u64)
+        .map(|i| {
+            let name = format!("sortie-{:016x}-1", 0xdead_0000_u64 + i);
+            h.gh.add_runner(SCOPE, &name, false, false)
+        })
+        .collect();
+
+    let report = h.sweep().await;
+    let left: Vec<u64> = ghosts
+        .iter()
+        .copied()
+        .filter(|g| h.has_runner(*g))
+        .collect();
+    assert!(left.is_empty(), "{} ghosts left: {report:#?}", left.len());
+    assert_eq!(report.of(ActionKind::DeleteRunner).count(), 50);
+    assert!(h.has_runner(own), "the live job's runner stays");
+    assert!(h.has_runner(foreign), "not ours");
+    h.stop_all().await;
+}

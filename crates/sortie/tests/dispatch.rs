@@ -80,7 +80,14 @@ struct World {
     _pg: Option<TestDatabase>,
 }
 
-fn settings_toml(db_url: &str, owner: &str, machines: Machines, fake: &str, dir: &str) -> String {
+fn settings_toml(
+    db_url: &str,
+    owner: &str,
+    machines: Machines,
+    fake: &str,
+    dir: &str,
+    dispatch_extra: &str,
+) -> String {
     let provider = match machines {
         Machines::Local | Machines::Idle => "local",
         Machines::Ec2 => "ec2",
@@ -107,6 +114,7 @@ concurrency = 16
 poll_ms = 50
 heartbeat_interval_secs = 1
 sweep_interval_secs = 1
+{dispatch_extra}
 
 [local]
 {command}
@@ -121,6 +129,11 @@ env = {{ SORTIE_AGENT_RUNNER = "fake" }}
 
 impl World {
     async fn start(db: Db, machines: Machines, name: &str) -> World {
+        World::start_with(db, machines, name, "").await
+    }
+
+    /// [`World::start`] with more `[dispatch]` settings.
+    async fn start_with(db: Db, machines: Machines, name: &str, dispatch_extra: &str) -> World {
         // RUST_LOG=info shows the server's logs with the test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -148,6 +161,7 @@ impl World {
             machines,
             &fake.url(),
             &dir.path().display().to_string(),
+            dispatch_extra,
         );
         let path = dir.path().join("sortie.toml");
         let settings = Settings::from_layers(Some((&path, &toml)), |_| None, &Overrides::default())
@@ -644,6 +658,62 @@ async fn stolen_runners_every_job_completes_with_at_most_one_extra_machine_per_s
     );
     assert!(machines >= 20, "at least one machine per job: {machines}");
     w.end_local_machines().await;
+    w.stop().await;
+}
+
+/// A machine that never boots (the local provider runs `sleep`: no agent ever redeems the token)
+/// is ended after `launching_timeout` and relaunched for the same job, and after
+/// `max_attempts` the job fails with a reason that says what to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_that_never_registers_is_replaced_then_the_job_fails_with_why() {
+    let w = World::start_with(
+        Db::Sqlite,
+        Machines::Idle,
+        "never-boots",
+        "launching_timeout_secs = 1\nmax_attempts = 2",
+    )
+    .await;
+    assert_eq!(
+        w.deliver(0, "boot-1", "queued", 8_200_001, &["self-hosted", "linux"])
+            .await,
+        202
+    );
+    let failed = eventually("the job gives up", Duration::from_secs(60), || async {
+        w.job_for(8_200_001)
+            .await
+            .filter(|j| j.state == JobState::Failed)
+    })
+    .await;
+    assert_eq!(failed.attempt, 2, "one replacement, then no more");
+    let instances = w.instances_of(&failed).await;
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    let why = w.reason(&failed).await;
+    assert!(
+        why.contains("never asked for its runner credential")
+            && why.contains("gave up after 2 attempts"),
+        "{why}"
+    );
+    let history = w.store.job_history(failed.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.reason.contains("relaunching (attempt 2)")),
+        "{history:#?}"
+    );
+    let ended = eventually("both machines ended", Duration::from_secs(30), || async {
+        let mut live = 0;
+        for r in &w.replicas {
+            let local = r.fleet.provider("local").unwrap();
+            for i in local.list_managed(&w.owner).await.unwrap() {
+                if i.state.is_live() {
+                    live += 1;
+                }
+            }
+        }
+        (live == 0).then_some(())
+    })
+    .await;
+    let _: () = ended;
     w.stop().await;
 }
 
