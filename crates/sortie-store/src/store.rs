@@ -64,6 +64,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a queued job unless one with the same key exists (then returns that one unchanged).
     async fn create_job(&self, job: &NewJob) -> Result<JobCreate, StoreError>;
 
+    /// Like [`Store::create_job`], and a new job then takes `first` (a job first heard of by its
+    /// `in_progress` or `completed` event) before any dispatcher can see it queued: no machine is
+    /// launched for a job a runner already took. An existing job is returned unchanged (the
+    /// caller applies the event as usual). The default is two steps (not atomic); the SQL
+    /// backends do it in one transaction.
+    async fn create_job_then(
+        &self,
+        job: &NewJob,
+        first: Option<(JobEvent, &str)>,
+    ) -> Result<JobCreate, StoreError> {
+        let created = self.create_job(job).await?;
+        match (created, first) {
+            (JobCreate::Created(j), Some((event, reason))) => Ok(JobCreate::Created(
+                self.apply_event(j.id, event, reason).await?.job,
+            )),
+            (other, _) => Ok(other),
+        }
+    }
+
     /// Applies `event` with [`JobState::apply`](sortie_core::job::JobState::apply); a state change
     /// is written to the history with `reason` in the same transaction. A requeue adds one to the
     /// attempt; a requeue or a terminal state drops the job's claim.

@@ -258,8 +258,16 @@ pub(crate) struct AppliedJob {
 
 /// Creates the job if absent, settles it when its route serves no machine, applies the event.
 pub(crate) async fn apply_job(store: &dyn Store, d: JobDecision) -> Result<AppliedJob, StoreError> {
-    let created = store.create_job(&d.job).await?;
+    // A job first heard of by a later event (in_progress / completed before queued) takes it in
+    // the same transaction: no dispatcher ever sees it queued.
+    let first = d
+        .event
+        .as_ref()
+        .filter(|_| d.settle.is_none())
+        .map(|(event, reason)| (*event, reason.as_str()));
+    let created = store.create_job_then(&d.job, first).await?;
     let is_new = created.is_created();
+    let first_applied = is_new && first.is_some();
     let job = created.into_job();
     let mut outcome = if is_new {
         format!(
@@ -285,8 +293,12 @@ pub(crate) async fn apply_job(store: &dyn Store, d: JobDecision) -> Result<Appli
         settled = Some(reason.clone());
     }
     if let Some((event, reason)) = &d.event {
-        let applied = store.apply_event(job.id, *event, reason).await?;
-        outcome.push_str(&describe(&applied.transition, reason));
+        if first_applied {
+            outcome.push_str(&describe(&Transition::To(job.state), reason));
+        } else {
+            let applied = store.apply_event(job.id, *event, reason).await?;
+            outcome.push_str(&describe(&applied.transition, reason));
+        }
     }
     Ok(AppliedJob {
         created: is_new,

@@ -48,7 +48,7 @@ fn the_summary_reads_well() {
     });
     assert_eq!(
         r.summary(),
-        "1 repositories listed, 0 jobs recovered, 1 deliveries redelivered, 0 errors"
+        "1 repositories listed, 0 jobs recovered, 0 closed, 1 deliveries redelivered, 0 errors"
     );
     r.stopped = Some("shutting down".into());
     assert!(r.to_string().ends_with("; stopped: shutting down"));

@@ -17,8 +17,13 @@ fn creation_reason(job: &NewJob) -> String {
     }
 }
 
-/// Stores `job` queued unless its key exists.
-pub(super) async fn create(s: &SqlStore, job: &NewJob) -> Result<JobCreate, StoreError> {
+/// Stores `job` queued unless its key exists; a new job then takes `first` in the same
+/// transaction.
+pub(super) async fn create(
+    s: &SqlStore,
+    job: &NewJob,
+    first: Option<(JobEvent, &str)>,
+) -> Result<JobCreate, StoreError> {
     let now = s.now().as_millis();
     let spec = job
         .spec
@@ -59,7 +64,36 @@ pub(super) async fn create(s: &SqlStore, job: &NewJob) -> Result<JobCreate, Stor
                 now,
             )
             .await?;
-            JobCreate::Created(created)
+            match first.and_then(|(event, reason)| match JobState::Queued.apply(event) {
+                Transition::To(next) => Some((event, reason, next)),
+                _ => None,
+            }) {
+                Some((event, reason, next)) => {
+                    let row = sqlx::query(concat!(
+                        "UPDATE jobs SET state = $1, updated_at_ms = $2 WHERE id = $3 RETURNING ",
+                        job_columns!()
+                    ))
+                    .bind(next.as_str())
+                    .bind(now)
+                    .bind(created.id.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("updating a job's state"))?;
+                    let moved = rows::job(&row)?;
+                    record(
+                        &mut tx,
+                        created.id,
+                        Some(JobState::Queued),
+                        next,
+                        Some(event),
+                        reason,
+                        now,
+                    )
+                    .await?;
+                    JobCreate::Created(moved)
+                }
+                None => JobCreate::Created(created),
+            }
         }
         None => {
             let existing = by_key_in(&mut tx, &job.key).await?;

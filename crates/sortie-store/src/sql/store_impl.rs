@@ -60,7 +60,15 @@ impl Store for SqlStore {
     }
 
     async fn create_job(&self, job: &NewJob) -> Result<JobCreate, StoreError> {
-        jobs::create(self, job).await
+        jobs::create(self, job, None).await
+    }
+
+    async fn create_job_then(
+        &self,
+        job: &NewJob,
+        first: Option<(JobEvent, &str)>,
+    ) -> Result<JobCreate, StoreError> {
+        jobs::create(self, job, first).await
     }
 
     async fn apply_event(

@@ -160,6 +160,7 @@ conformance!(
     jobs::terminal_states_absorb_events,
     jobs::unknown_job_is_an_error,
     jobs::list_filters_by_state,
+    jobs::create_then_applies_the_first_event,
     queue::eight_workers_claim_200_jobs_exactly_once,
     queue::expired_claim_is_reclaimed_by_another_worker,
     queue::live_claim_is_not_reclaimed,

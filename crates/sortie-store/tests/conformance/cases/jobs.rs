@@ -200,3 +200,47 @@ pub async fn list_filters_by_state(h: Harness) {
         2
     );
 }
+
+/// A job first heard of by its `in_progress` event is stored already running: no dispatcher ever
+/// sees it queued (and launches a machine a runner does not need). A second create returns it.
+pub async fn create_then_applies_the_first_event(h: Harness) {
+    let created = h
+        .store
+        .create_job_then(&new_job(3), Some((JobEvent::Started, "in progress on r1")))
+        .await
+        .unwrap();
+    assert!(created.is_created());
+    let job = created.job().clone();
+    assert_eq!(job.state, JobState::Running);
+    let history = h.store.job_history(job.id).await.unwrap();
+    let states: Vec<(Option<JobState>, JobState)> =
+        history.iter().map(|e| (e.from, e.to)).collect();
+    assert_eq!(
+        states,
+        vec![
+            (None, JobState::Queued),
+            (Some(JobState::Queued), JobState::Running)
+        ]
+    );
+    assert_eq!(history[1].reason, "in progress on r1");
+    assert!(h
+        .store
+        .claim_next("w", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    let again = h
+        .store
+        .create_job_then(&new_job(3), Some((JobEvent::Succeeded, "done")))
+        .await
+        .unwrap();
+    assert!(!again.is_created());
+    assert_eq!(
+        again.job().state,
+        JobState::Running,
+        "an existing job is unchanged"
+    );
+    // No event: the plain create.
+    let plain = h.store.create_job_then(&new_job(4), None).await.unwrap();
+    assert_eq!(plain.job().state, JobState::Queued);
+}
