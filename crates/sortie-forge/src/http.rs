@@ -19,6 +19,8 @@ pub(crate) struct Api {
     policy: RetryPolicy,
     accept: &'static str,
     headers: Vec<(&'static str, &'static str)>,
+    /// The last rate-limit headers seen per call scope.
+    budgets: Arc<std::sync::Mutex<std::collections::BTreeMap<String, crate::types::RateBudget>>>,
 }
 
 /// One request.
@@ -119,6 +121,7 @@ impl Api {
             policy,
             accept: "application/json",
             headers: Vec::new(),
+            budgets: Arc::default(),
         })
     }
 
@@ -160,6 +163,7 @@ impl Api {
             };
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            self.note_budget(&call.scope, &headers);
             let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
             if let Some(wait) = self.rate_limited(status, &headers, &body, limited) {
                 let until = self.clock.now() + wait;
@@ -188,6 +192,29 @@ impl Api {
                 link: header(&headers, "link").map(String::from),
             });
         }
+    }
+
+    /// Remembers the rate-limit headers of an answer for `scope`.
+    fn note_budget(&self, scope: &str, headers: &HeaderMap) {
+        let Some(remaining) =
+            header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return;
+        };
+        let budget = crate::types::RateBudget {
+            scope: scope.to_string(),
+            remaining,
+            limit: header(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
+            reset_epoch: header(headers, "x-ratelimit-reset").and_then(|v| v.trim().parse().ok()),
+        };
+        let mut all = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(scope.to_string(), budget);
+    }
+
+    /// The last rate-limit budget seen per scope.
+    pub fn budgets(&self) -> Vec<crate::types::RateBudget> {
+        let all = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        all.values().cloned().collect()
     }
 
     fn request(&self, url: &str, call: &Call) -> reqwest::RequestBuilder {

@@ -31,8 +31,8 @@ mod types;
 
 pub use error::ForgeError;
 pub use types::{
-    GitCredential, HookDelivery, JobStatus, QueuedJob, RepoRef, Runner, RunnerCredential,
-    RunnerRequest, RunnerScope, Secret,
+    GitCredential, HookDelivery, JobStatus, QueuedJob, RateBudget, RepoRef, Runner,
+    RunnerCredential, RunnerRequest, RunnerScope, Secret,
 };
 
 use async_trait::async_trait;
@@ -90,6 +90,12 @@ pub trait Forge: Send + Sync {
             forge: display_name(self.flavor()),
             what: "listing queued jobs".into(),
         })
+    }
+
+    /// The rate-limit budget of each credential this client used, as the forge's last answer for
+    /// it said (empty until a call was made, or when the forge sends no rate-limit headers).
+    fn rate_budgets(&self) -> Vec<RateBudget> {
+        Vec::new()
     }
 
     /// Where job `job_id` of `repo` stands on the forge now, for closing a job the store still

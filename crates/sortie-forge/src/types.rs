@@ -203,6 +203,20 @@ pub struct GitCredential {
     pub scope: String,
 }
 
+/// What is left of one credential's primary rate limit, from the forge's last answer
+/// (`x-ratelimit-remaining`, `-limit`, `-reset`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateBudget {
+    /// Whose budget: `installation 42`, `personal access token`, `app 123`.
+    pub scope: String,
+    /// Calls left in the window.
+    pub remaining: u64,
+    /// Calls per window, when the forge said.
+    pub limit: Option<u64>,
+    /// When the window resets, Unix seconds, when the forge said.
+    pub reset_epoch: Option<i64>,
+}
+
 /// One job as the forge reports it now (GitHub: "Get a job for a workflow run",
 /// `GET /repos/{owner}/{repo}/actions/jobs/{job_id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -191,6 +191,25 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// Sets `sortie_forge_rate_limit_remaining{forge}` to the smallest budget any of the forge's
+    /// credentials has left, as its last answers said (every replica, after each sweep and
+    /// reconcile pass: each replica's clients spend their own calls).
+    pub fn record_rate_budgets(&self) {
+        for (flavor, handle) in &self.forges {
+            if let Some(min) = handle
+                .forge
+                .rate_budgets()
+                .iter()
+                .map(|b| b.remaining)
+                .min()
+            {
+                let min = i64::try_from(min).unwrap_or(i64::MAX);
+                self.metrics
+                    .set_forge_rate_limit_remaining(flavor.as_str(), min);
+            }
+        }
+    }
+
     /// The provider called `name`.
     pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.providers.get(name)

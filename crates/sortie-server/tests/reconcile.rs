@@ -296,5 +296,13 @@ async fn a_job_finished_on_the_forge_without_its_webhook_is_closed() {
 
     let again = w.reconciler().reconcile_once().await;
     assert!(again.closed.is_empty(), "{again:#?}");
+    // The pass recorded what GitHub's rate-limit headers said is left.
+    let metrics = w.fleet.metrics.render();
+    let remaining = metrics
+        .lines()
+        .find(|l| l.starts_with("sortie_forge_rate_limit_remaining{forge=\"github\"}"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no budget in:\n{metrics}"));
+    assert!(remaining > 0.0 && remaining < 5000.0, "{remaining}");
     w.app.stop().await;
 }

@@ -152,6 +152,11 @@ impl Forge for GiteaForge {
         self.flavor
     }
 
+    /// Gitea and Forgejo send no rate-limit headers by default; a proxy in front may.
+    fn rate_budgets(&self) -> Vec<crate::types::RateBudget> {
+        self.api.budgets()
+    }
+
     async fn workflow_files(
         &self,
         repo: &RepoRef,

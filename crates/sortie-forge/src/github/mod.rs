@@ -255,6 +255,10 @@ impl Forge for GithubForge {
         .await
     }
 
+    fn rate_budgets(&self) -> Vec<crate::types::RateBudget> {
+        self.api.budgets()
+    }
+
     async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
         self.authed(Target::Repo(repo), |auth| async move {
             reconcile::job_status(&self.api, &auth, &self.etags, repo, job_id).await

@@ -134,6 +134,30 @@ async fn installation_token_is_cached_until_five_minutes_before_expiry() {
     assert!(auth.starts_with("Bearer ey"), "App JWT: {auth}");
 }
 
+// GitHub sends its primary rate limit on every answer ("Rate limits for the REST API"); the
+// client keeps the last one per credential for the metric and `sortie config check`.
+#[tokio::test]
+async fn the_rate_limit_budget_follows_the_answers() {
+    let gh = fake().await;
+    let forge = app_forge(&gh, Arc::new(ManualClock::new(T0)), TEST_APP_PRIVATE_KEY);
+    assert!(forge.rate_budgets().is_empty(), "no call yet");
+    forge.workflow_files(&repo(), "c1").await.unwrap();
+    let first = forge.rate_budgets();
+    let inst = first
+        .iter()
+        .find(|b| b.scope.starts_with("installation"))
+        .expect("the installation's budget");
+    assert_eq!(inst.limit, Some(5000));
+    assert!(
+        inst.remaining < 5000 && inst.reset_epoch.is_some(),
+        "{inst:?}"
+    );
+    forge.workflow_files(&repo(), "c1").await.unwrap();
+    let later = forge.rate_budgets();
+    let again = later.iter().find(|b| b.scope == inst.scope).unwrap();
+    assert!(again.remaining < inst.remaining, "{again:?} after {inst:?}");
+}
+
 // A cached token GitHub stops accepting before its `expires_at` (revoked, App reinstalled) is
 // dropped on the 401 and the call made again with a new one, instead of failing for an hour.
 #[tokio::test]

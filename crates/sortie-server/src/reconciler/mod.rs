@@ -307,6 +307,7 @@ impl Reconciler {
             // Jobs are queued now: start the dispatcher instead of waiting for its poll.
             self.fleet.wake.notify_one();
         }
+        self.fleet.record_rate_budgets();
         report
     }
 

@@ -126,6 +126,7 @@ impl Sweeper {
                 _ = tick.tick() => {}
             }
             let report = self.sweep(Some(&shutdown)).await;
+            self.fleet.record_rate_budgets();
             log(&report);
         }
         self.release().await;

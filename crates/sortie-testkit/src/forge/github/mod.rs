@@ -89,6 +89,8 @@ struct GhState {
     tokens: HashMap<String, IssuedToken>,
     /// Installation tokens revoked before their expiry (answered 401).
     revoked: std::collections::HashSet<String>,
+    /// Primary rate limit spent per `Authorization` (GitHub: 5,000 an hour per token).
+    rate_used: HashMap<String, u64>,
     token_expiry: Option<OffsetDateTime>,
     jit: Vec<JitRequest>,
     /// Encoded JIT configs handed out: the runner id, and whether a runner connected with it.
@@ -130,6 +132,7 @@ impl FakeGithub {
             org_installations: HashMap::new(),
             tokens: HashMap::new(),
             revoked: Default::default(),
+            rate_used: HashMap::new(),
             token_expiry: None,
             jit: Vec::new(),
             jit_configs: HashMap::new(),
@@ -400,7 +403,38 @@ async fn handle(
         body: &body,
         if_none_match: if_none_match.as_deref(),
     };
-    route(&mut s, &req)
+    let mut resp = route(&mut s, &req);
+    if !auth.is_empty() {
+        rate_limit_headers(&mut s, &auth, &mut resp);
+    }
+    resp
+}
+
+/// GitHub's primary rate-limit headers on every authenticated answer ("Rate limits for the REST
+/// API": `x-ratelimit-limit`, `-remaining`, `-used`, `-reset` in epoch seconds, `-resource`); a
+/// `304` to a conditional request costs nothing ("Best practices for using the REST API").
+fn rate_limit_headers(s: &mut GhState, auth: &str, resp: &mut Response) {
+    const LIMIT: u64 = 5000;
+    let used = s.rate_used.entry(auth.to_string()).or_insert(0);
+    if resp.status().as_u16() != 304 {
+        *used += 1;
+    }
+    let used = (*used).min(LIMIT);
+    let reset = OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", LIMIT.to_string()),
+        ("x-ratelimit-remaining", (LIMIT - used).to_string()),
+        ("x-ratelimit-used", used.to_string()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-resource", "core".to_string()),
+    ] {
+        if !h.contains_key(name) {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+    }
 }
 
 fn route(s: &mut GhState, req: &Req<'_>) -> Response {
