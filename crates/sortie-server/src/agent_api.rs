@@ -375,10 +375,21 @@ async fn replacement_needed(fleet: &Fleet, job: &Job) -> Result<Option<bool>, St
         a == b
     };
     let queued = listed.iter().filter(|q| same(&q.labels)).count();
-    // Machines coming up: live, and their runner has not taken a job yet (whatever their own
-    // job's state says: the forge may have given that job to another runner meanwhile).
+    // Machines coming up: live, of a job not finished, and their runner has not taken a job
+    // yet (whatever their own job's state says: the forge may have given that job to another
+    // runner meanwhile). Labels come from one listing per state, not one read per machine.
     let store = &fleet.store;
-    let sessions = store.list_sessions(None).await?;
+    let mut labels_of = std::collections::HashMap::new();
+    for state in [JobState::Queued, JobState::Launching, JobState::Running] {
+        let jobs = store
+            .list_jobs(sortie_store::JobFilter {
+                state: Some(state),
+                limit: 100_000,
+            })
+            .await?;
+        labels_of.extend(jobs.into_iter().map(|j| (j.id, j.labels)));
+    }
+    let open = store.list_sessions(None).await?;
     let mut coming_up = 0;
     for state in [InstanceState::Pending, InstanceState::Running] {
         let live = store
@@ -388,18 +399,26 @@ async fn replacement_needed(fleet: &Fleet, job: &Job) -> Result<Option<bool>, St
             })
             .await?;
         for i in live {
-            let started = sessions.iter().any(|s| {
-                s.job == i.job
-                    && s.attempt == i.attempt
-                    && (s.job_started_at.is_some() || s.finished_at.is_some())
-            });
-            if started || (i.job == job.id && i.attempt == job.attempt) {
+            if (i.job == job.id && i.attempt == job.attempt)
+                || !labels_of.get(&i.job).is_some_and(|l| same(l))
+            {
                 continue;
             }
-            if let Some(j) = store.get_job(i.job).await? {
-                if same(&j.labels) {
-                    coming_up += 1;
-                }
+            let session = open
+                .iter()
+                .find(|s| s.job == i.job && s.attempt == i.attempt);
+            let idle = match session {
+                Some(s) => s.job_started_at.is_none(),
+                // Not booted yet, or its session finished (the machine is powering off and the
+                // store has not heard it end): only the job's own sessions tell.
+                None => !store
+                    .list_sessions(Some(i.job))
+                    .await?
+                    .iter()
+                    .any(|s| s.attempt == i.attempt),
+            };
+            if idle {
+                coming_up += 1;
             }
         }
     }

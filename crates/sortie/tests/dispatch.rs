@@ -474,7 +474,7 @@ async fn one_job_one_machine_completed_ended_and_deregistered_on_postgres() {
 
 /// Waits until every job has a recorded machine, then checks moto made exactly one per job.
 async fn exactly_one_machine_each(w: &World, jobs: usize) {
-    let per_job = eventually(
+    eventually(
         &format!("{jobs} machines recorded"),
         Duration::from_secs(240),
         || async {
@@ -483,7 +483,6 @@ async fn exactly_one_machine_each(w: &World, jobs: usize) {
         },
     )
     .await;
-    let _: () = per_job;
     let machines = w.machines_by_job().await;
     let extra: Vec<_> = machines.iter().filter(|(_, n)| **n != 1).collect();
     assert!(
@@ -575,7 +574,7 @@ async fn duplicate_and_out_of_order_deliveries_make_no_extra_machine() {
     let second = w.job_for(8_000_002).await.expect("second job stored");
     let third = w.job_for(8_000_003).await.expect("third job stored");
     // Let the dispatcher look at everything queued (it polls every 50 ms) before counting.
-    let deliveries_done = eventually(
+    eventually(
         "every delivery planned",
         Duration::from_secs(20),
         || async {
@@ -584,7 +583,6 @@ async fn duplicate_and_out_of_order_deliveries_make_no_extra_machine() {
         },
     )
     .await;
-    let _: () = deliveries_done;
     assert_eq!(
         second.state,
         JobState::Running,
@@ -700,7 +698,7 @@ async fn a_machine_that_never_registers_is_replaced_then_the_job_fails_with_why(
             .any(|h| h.reason.contains("relaunching (attempt 2)")),
         "{history:#?}"
     );
-    let ended = eventually("both machines ended", Duration::from_secs(30), || async {
+    eventually("both machines ended", Duration::from_secs(30), || async {
         let mut live = 0;
         for r in &w.replicas {
             let local = r.fleet.provider("local").unwrap();
@@ -713,7 +711,6 @@ async fn a_machine_that_never_registers_is_replaced_then_the_job_fails_with_why(
         (live == 0).then_some(())
     })
     .await;
-    let _: () = ended;
     w.stop().await;
 }
 

@@ -88,6 +88,7 @@ impl Planner {
         let mut tick = tokio::time::interval(self.options.sweep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut first_sweep = true;
+        let started = std::time::Instant::now();
         let backoff = ForgeBackoff::default();
         loop {
             tokio::select! {
@@ -100,7 +101,10 @@ impl Planner {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let min_age = if first_sweep { Duration::ZERO } else { self.options.recovery_min_age };
+                    // The first sweep plans what was left before this start (a crash); anything
+                    // received since comes through `fresh`, and planning it here too would plan
+                    // it twice (twice the forge calls for a push).
+                    let min_age = if first_sweep { started.elapsed() } else { self.options.recovery_min_age };
                     first_sweep = false;
                     self.sweep(min_age, &shutdown, &backoff).await;
                 }

@@ -30,7 +30,7 @@ use sortie_core::forge::Flavor;
 use sortie_core::job::{JobEvent, JobKey, JobState, Transition};
 use sortie_core::labels::RoutingConfig;
 use sortie_forge::{ForgeError, QueuedJob, RepoRef};
-use sortie_store::{Clock, JobFilter, JobId, SystemClock, Timestamp};
+use sortie_store::{Clock, Job, JobFilter, JobId, SystemClock, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -295,12 +295,24 @@ impl Reconciler {
                 return report;
             }
         };
+        // The jobs the store thinks still wait, read once per pass (step 3 for every repository).
+        let mut waiting_here = Vec::new();
+        for state in [JobState::Queued, JobState::Launching] {
+            let filter = JobFilter {
+                state: Some(state),
+                limit: self.options.recent_jobs,
+            };
+            match self.fleet.store.list_jobs(filter).await {
+                Ok(jobs) => waiting_here.extend(jobs),
+                Err(e) => report.errors.push(format!("cannot list {state} jobs: {e}")),
+            }
+        }
         for repo in repos {
             if stop.is_some_and(Shutdown::is_triggered) {
                 report.stopped = Some("shutting down".into());
                 break;
             }
-            self.recover_queued(forge.as_ref(), &repo, &mut report)
+            self.recover_queued(forge.as_ref(), &repo, &waiting_here, &mut report)
                 .await;
         }
         if !report.recovered.is_empty() {
@@ -394,6 +406,7 @@ impl Reconciler {
         &self,
         forge: &dyn sortie_forge::Forge,
         repo: &str,
+        waiting_here: &[Job],
         report: &mut ReconcileReport,
     ) {
         let repo_ref = match RepoRef::parse(repo) {
@@ -424,7 +437,7 @@ impl Reconciler {
             }
         }
         if let Err(e) = self
-            .close_moved(forge, repo, &repo_ref, &waiting, report)
+            .close_moved(forge, repo, &repo_ref, &waiting, waiting_here, report)
             .await
         {
             report.errors.push(e);
@@ -441,75 +454,67 @@ impl Reconciler {
         repo: &str,
         repo_ref: &RepoRef,
         waiting: &BTreeSet<u64>,
+        waiting_here: &[Job],
         report: &mut ReconcileReport,
     ) -> Result<(), String> {
         let store = self.fleet.store.as_ref();
         let grace = i64::try_from(self.options.grace.as_millis()).unwrap_or(i64::MAX);
         let before = self.clock.now().as_millis().saturating_sub(grace);
-        for state in [JobState::Queued, JobState::Launching] {
-            let jobs = store
-                .list_jobs(JobFilter {
-                    state: Some(state),
-                    limit: self.options.recent_jobs,
-                })
-                .await
-                .map_err(|e| format!("cannot list {state} jobs: {e}"))?;
-            for job in jobs {
-                let JobKey::WorkflowJob {
-                    forge: Flavor::Github,
-                    repo: r,
-                    job_id,
-                    ..
-                } = &job.key
-                else {
-                    continue;
-                };
-                if r != repo || waiting.contains(job_id) || job.created_at.as_millis() > before {
-                    continue;
-                }
-                let status = match self.call(forge.job_status(repo_ref, *job_id)).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        report
-                            .errors
-                            .push(format!("cannot read job {job_id} of {repo}: {e}"));
-                        continue;
-                    }
-                };
-                let (event, reason) = match status.status.as_str() {
-                    "completed" => {
-                        let (event, said) = completion(status.conclusion.as_deref());
-                        (
-                            event,
-                            format!("{said}; its webhook never came (found by reconcile)"),
-                        )
-                    }
-                    "in_progress" => (
-                        JobEvent::Started,
-                        format!(
-                            "the forge reports the job in progress on {}; its webhook never came \
-                             (found by reconcile)",
-                            status.runner_name.as_deref().unwrap_or("a runner")
-                        ),
-                    ),
-                    _ => continue,
-                };
-                let applied = store
-                    .apply_event(job.id, event, &reason)
-                    .await
-                    .map_err(|e| format!("cannot move job {}: {e}", job.id))?;
-                if applied.transition == Transition::Unchanged {
-                    continue;
-                }
-                tracing::info!(job = %job.id, key = %job.key, %reason, "job moved by reconcile");
-                self.fleet.metrics.reconcile_action("closed_job");
-                report.closed.push(Closed {
-                    job: job.id,
-                    key: job.key.to_string(),
-                    status: status.status,
-                    reason,
-                });
+        for job in waiting_here {
+            let JobKey::WorkflowJob {
+                forge: Flavor::Github,
+                repo: r,
+                job_id,
+                ..
+            } = &job.key
+            else {
+                continue;
+            };
+            if r != repo || waiting.contains(job_id) || job.created_at.as_millis() > before {
+                continue;
             }
+            let status = match self.call(forge.job_status(repo_ref, *job_id)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("cannot read job {job_id} of {repo}: {e}"));
+                    continue;
+                }
+            };
+            let (event, reason) = match status.status.as_str() {
+                "completed" => {
+                    let (event, said) = completion(status.conclusion.as_deref());
+                    (
+                        event,
+                        format!("{said}; its webhook never came (found by reconcile)"),
+                    )
+                }
+                "in_progress" => (
+                    JobEvent::Started,
+                    format!(
+                        "the forge reports the job in progress on {}; its webhook never came \
+                             (found by reconcile)",
+                        status.runner_name.as_deref().unwrap_or("a runner")
+                    ),
+                ),
+                _ => continue,
+            };
+            let applied = store
+                .apply_event(job.id, event, &reason)
+                .await
+                .map_err(|e| format!("cannot move job {}: {e}", job.id))?;
+            if applied.transition == Transition::Unchanged {
+                continue;
+            }
+            tracing::info!(job = %job.id, key = %job.key, %reason, "job moved by reconcile");
+            self.fleet.metrics.reconcile_action("closed_job");
+            report.closed.push(Closed {
+                job: job.id,
+                key: job.key.to_string(),
+                status: status.status,
+                reason,
+            });
         }
         Ok(())
     }
