@@ -3,6 +3,7 @@
 //! `routers/api/v1/repo/file.go` `GetContents`) shape alike: a folder answers with an array of
 //! entries (`path`, `type` = `file` | `dir` | …), a file with an object whose `content` is base64.
 
+use crate::budget::Priority;
 use crate::error::ForgeError;
 use crate::http::{enc, enc_path, Api, Auth, Call};
 use crate::types::RepoRef;
@@ -146,6 +147,8 @@ fn contents_call(repo: &RepoRef, path: &str, commit: &str) -> Call {
             enc(commit)
         ),
     )
+    // Push-mode planning reads workflows to queue jobs: more than a listing.
+    .priority(Priority::Action)
 }
 
 /// Base64 content as both forges send it (GitHub wraps lines at 60 characters).
@@ -205,7 +208,10 @@ pub(crate) async fn changed_files(
         enc(base),
         enc(head)
     );
-    let call = Call::new(Method::GET, path).auth(auth);
+    // Push-mode planning needs it to queue jobs: more than a listing.
+    let call = Call::new(Method::GET, path)
+        .priority(Priority::Action)
+        .auth(auth);
     let cmp: Compare = api.json(&call).await?;
     let mut seen = std::collections::HashSet::new();
     let top = cmp.files.into_iter().flatten();

@@ -6,8 +6,9 @@ use time::OffsetDateTime;
 /// Why a forge call failed. Each message says what went wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
-    /// The forge's rate limit is exhausted beyond what we are willing to wait in one call.
-    #[error("{forge} rate limit exhausted until {} ({scope}); jobs stay queued and are retried", clock_time(*until))]
+    /// The forge's rate limit is exhausted beyond what we are willing to wait in one call, or
+    /// (for a listing) the budget left is kept for runner credentials.
+    #[error("{}", rate_limited(forge, scope, *until, reason))]
     RateLimited {
         /// `GitHub`, `Gitea` or `Forgejo`.
         forge: &'static str,
@@ -15,6 +16,8 @@ pub enum ForgeError {
         scope: String,
         /// When the forge will accept calls again.
         until: OffsetDateTime,
+        /// Spent, or kept back.
+        reason: LimitReason,
     },
     /// 401: the credentials are wrong, expired or revoked.
     #[error("{forge} refused our credentials (HTTP 401) for {what}: {message}. Check the configured token, or the GitHub App id and private key")]
@@ -107,8 +110,56 @@ impl ForgeError {
     }
 }
 
+/// Why a call was not made: see [`ForgeError::RateLimited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitReason {
+    /// The forge refused calls on this credential until then (primary budget spent, or a
+    /// secondary limit's wait).
+    Exhausted,
+    /// A listing skipped because the primary budget left is below the reserve kept for runner
+    /// credentials (see [`crate::budget`]).
+    Reserved {
+        /// Calls left.
+        remaining: u64,
+        /// Calls per window, when the forge said.
+        limit: Option<u64>,
+    },
+}
+
+fn rate_limited(forge: &str, scope: &str, until: OffsetDateTime, reason: &LimitReason) -> String {
+    let until = clock_time(until);
+    match reason {
+        LimitReason::Exhausted => format!(
+            "{forge} rate limit exhausted until {until} ({scope}); jobs stay queued and are retried"
+        ),
+        LimitReason::Reserved { remaining, limit } => {
+            let of = limit
+                .map(|l| format!(" of {}", thousands(l)))
+                .unwrap_or_default();
+            format!(
+                "{forge} listing skipped: {scope} has {}{of} calls left until {until}, kept for \
+                 runner credentials; listings resume after the reset",
+                thousands(*remaining)
+            )
+        }
+    }
+}
+
+/// `4,990`: a count as people read it.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `12:03:10Z` for today, `2026-05-01 12:03:10Z` otherwise: short, unambiguous, UTC.
-pub(crate) fn clock_time(t: OffsetDateTime) -> String {
+pub fn clock_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
     let short = time::macros::format_description!("[hour]:[minute]:[second]Z");
@@ -128,12 +179,36 @@ mod tests {
             forge: "GitHub",
             scope: "installation 42".into(),
             until,
+            reason: LimitReason::Exhausted,
         };
         assert_eq!(
             e.to_string(),
             "GitHub rate limit exhausted until 12:03:10Z (installation 42); jobs stay queued and are retried"
         );
         assert!(e.is_transient());
+    }
+
+    #[test]
+    fn a_skipped_listing_says_the_budget_is_kept_for_runners() {
+        let e = ForgeError::RateLimited {
+            forge: "GitHub",
+            scope: "installation 42".into(),
+            until: time::macros::datetime!(2030-01-02 03:04:05 UTC),
+            reason: LimitReason::Reserved {
+                remaining: 420,
+                limit: Some(5000),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "GitHub listing skipped: installation 42 has 420 of 5,000 calls left until \
+             2030-01-02 03:04:05Z, kept for runner credentials; listings resume after the reset"
+        );
+        assert!(e.is_transient());
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The one HTTP path every forge call takes: authentication header, rate-limit waits, bounded
-//! retries of transport errors and 5xx, and mapping of failures to [`ForgeError`].
+//! The one HTTP path every forge call takes: authentication header, the budget scheduler
+//! ([`crate::budget`]: slots, shared rate-limit blocks, priorities), bounded retries of transport
+//! errors and 5xx, and mapping of failures to [`ForgeError`].
 
+use crate::budget::{BudgetPolicy, Priority, Scheduler};
 use crate::clock::Clock;
 use crate::error::ForgeError;
 use crate::ratelimit::{classify, RetryPolicy, Signals};
@@ -19,8 +21,8 @@ pub(crate) struct Api {
     policy: RetryPolicy,
     accept: &'static str,
     headers: Vec<(&'static str, &'static str)>,
-    /// The last rate-limit headers seen per call scope.
-    budgets: Arc<std::sync::Mutex<std::collections::BTreeMap<String, crate::types::RateBudget>>>,
+    /// Every call of this forge goes through it; it keeps the budget of each call scope.
+    scheduler: Arc<Scheduler>,
 }
 
 /// One request.
@@ -38,18 +40,30 @@ pub(crate) struct Call {
     /// "Best practices for using the REST API" → "Use conditional requests if appropriate": a
     /// `304 Not Modified` does not count against the primary rate limit).
     pub if_none_match: Option<String>,
+    /// How much it matters when budget or slots are short (default: [`Priority::infer`]).
+    pub priority: Priority,
+    /// It does not spend the primary budget (GitHub's `GET /rate_limit`).
+    pub free: bool,
 }
 
 impl Call {
     pub fn new(method: Method, path: impl Into<String>) -> Call {
+        let path = path.into();
         Call {
+            priority: Priority::infer(method.as_str(), &path),
             method,
-            path: path.into(),
+            path,
             body: None,
             auth: None,
             scope: "token".into(),
             if_none_match: None,
+            free: false,
         }
+    }
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Call {
+        self.priority = priority;
+        self
     }
     pub fn body(mut self, body: serde_json::Value) -> Call {
         self.body = Some(body);
@@ -117,12 +131,23 @@ impl Api {
             client,
             base,
             forge,
+            scheduler: Scheduler::new(forge, BudgetPolicy::default(), clock.clone()),
             clock,
             policy,
             accept: "application/json",
             headers: Vec::new(),
-            budgets: Arc::default(),
         })
+    }
+
+    /// Sets the scheduler's bounds (a fresh scheduler: call while building the client).
+    pub fn with_budget(mut self, policy: BudgetPolicy) -> Api {
+        self.scheduler = Scheduler::new(self.forge, policy, self.clock.clone());
+        self
+    }
+
+    /// The scheduler every call of this API goes through.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// Sets the `Accept` header sent with every call.
@@ -137,8 +162,9 @@ impl Api {
         self
     }
 
-    /// Sends `call`, sitting out rate-limit waits up to the policy's bound and retrying transport
-    /// errors and 502/503/504. Any other answer, success or not, is returned.
+    /// Sends `call` through the scheduler (which sits out the credential's rate-limit block up to
+    /// the policy's bound, or refuses a listing at once), retrying transport errors and
+    /// 502/503/504. Any other answer, success or not, is returned.
     pub async fn send(&self, call: &Call) -> Result<Reply, ForgeError> {
         let url = format!("{}{}", self.base, call.path);
         let mut limited = 0u32;
@@ -146,9 +172,15 @@ impl Api {
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
-            let resp = match self.request(&url, call).send().await {
+            let slot = self
+                .scheduler
+                .admit(&call.scope, call.priority, call.free, self.policy.max_wait)
+                .await?;
+            let sent = self.request(&url, call).send().await;
+            let resp = match sent {
                 Ok(r) => r,
                 Err(e) if !last => {
+                    drop(slot);
                     tracing::warn!(forge = self.forge, url = %url, error = %e, "forge unreachable, retrying");
                     self.clock.sleep(self.policy.backoff(attempt - 1)).await;
                     continue;
@@ -165,18 +197,22 @@ impl Api {
             let headers = resp.headers().clone();
             self.note_budget(&call.scope, &headers);
             let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            drop(slot);
             if let Some(wait) = self.rate_limited(status, &headers, &body, limited) {
-                let until = self.clock.now() + wait;
-                if last || wait > self.policy.max_wait {
+                // Every call on this credential now waits for (or is refused until) `until`;
+                // this one asks the scheduler again on its next attempt.
+                let until = self.clock.now() + wait.wait;
+                self.scheduler.block(&call.scope, until, wait.kind);
+                tracing::warn!(forge = self.forge, scope = %call.scope, wait_s = wait.wait.as_secs(), kind = ?wait.kind, "rate limited");
+                if last || wait.wait > self.policy.max_wait {
                     return Err(ForgeError::RateLimited {
                         forge: self.forge,
                         scope: call.scope.clone(),
                         until,
+                        reason: crate::error::LimitReason::Exhausted,
                     });
                 }
-                tracing::warn!(forge = self.forge, scope = %call.scope, wait_s = wait.as_secs(), "rate limited, waiting");
                 limited += 1;
-                self.clock.sleep(wait).await;
                 continue;
             }
             if matches!(status, 502..=504) && !last {
@@ -194,27 +230,27 @@ impl Api {
         }
     }
 
-    /// Remembers the rate-limit headers of an answer for `scope`.
+    /// Hands the primary (`core`) rate-limit headers of an answer for `scope` to the scheduler.
+    /// Other resources (`search`, `graphql`) have budgets of their own that sortie does not use.
     fn note_budget(&self, scope: &str, headers: &HeaderMap) {
         let Some(remaining) =
             header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok())
         else {
             return;
         };
-        let budget = crate::types::RateBudget {
-            scope: scope.to_string(),
-            remaining,
-            limit: header(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
-            reset_epoch: header(headers, "x-ratelimit-reset").and_then(|v| v.trim().parse().ok()),
-        };
-        let mut all = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
-        all.insert(scope.to_string(), budget);
+        if header(headers, "x-ratelimit-resource").is_some_and(|r| r.trim() != "core") {
+            return;
+        }
+        let limit = header(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok());
+        let reset = header(headers, "x-ratelimit-reset")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok());
+        self.scheduler.observe(scope, remaining, limit, reset);
     }
 
     /// The last rate-limit budget seen per scope.
     pub fn budgets(&self) -> Vec<crate::types::RateBudget> {
-        let all = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
-        all.values().cloned().collect()
+        self.scheduler.budgets()
     }
 
     fn request(&self, url: &str, call: &Call) -> reqwest::RequestBuilder {
@@ -245,7 +281,7 @@ impl Api {
         headers: &HeaderMap,
         body: &[u8],
         repeat: u32,
-    ) -> Option<std::time::Duration> {
+    ) -> Option<crate::ratelimit::Wait> {
         let body = String::from_utf8_lossy(body);
         let signals = Signals {
             status,
@@ -254,7 +290,7 @@ impl Api {
             reset: header(headers, "x-ratelimit-reset"),
             body: &body,
         };
-        classify(&signals, self.clock.now(), repeat).map(|w| w.wait)
+        classify(&signals, self.clock.now(), repeat)
     }
 
     /// Sends `call` and decodes a 2xx JSON answer; maps every other status to a [`ForgeError`].

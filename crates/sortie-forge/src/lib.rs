@@ -13,11 +13,14 @@
 //!   call [`sortie_core::plan::plan`].
 //! - [`cleanup`]: which runners are spent (pure), and deleting them.
 //! - [`ratelimit`]: reading `Retry-After` / `X-RateLimit-*` (pure) and the bounded backoff policy.
+//! - [`budget`]: the one scheduler every call to a forge goes through: calls in flight, the
+//!   shared "blocked until" per credential, priority of runner credentials over listings.
 //! - [`clock`]: the clock and sleeper every wait goes through, so tests control time.
 //! - [`error`]: [`ForgeError`], written for the operator.
 //!
 //! Nothing here decides *what* to run; that is `sortie-core`. This crate only talks to forges.
 
+pub mod budget;
 pub mod cleanup;
 pub mod clock;
 mod contents;
@@ -29,9 +32,9 @@ pub mod push;
 pub mod ratelimit;
 mod types;
 
-pub use error::ForgeError;
+pub use error::{ForgeError, LimitReason};
 pub use types::{
-    GitCredential, HookDelivery, JobStatus, QueuedJob, RateBudget, RepoRef, Runner,
+    ForgeRun, GitCredential, HookDelivery, JobStatus, QueuedJob, RateBudget, RepoRef, Runner,
     RunnerCredential, RunnerRequest, RunnerScope, Secret,
 };
 
@@ -82,8 +85,11 @@ pub trait Forge: Send + Sync {
     async fn git_credential(&self, repo: &RepoRef) -> Result<Option<GitCredential>, ForgeError>;
 
     /// The jobs of `repo` the forge lists as waiting for a runner (queued or waiting), for
-    /// reconciling with the store when a `workflow_job` webhook never arrived. Only GitHub
-    /// implements it so far.
+    /// reconciling with the store when a `workflow_job` webhook never arrived. Each job carries
+    /// the run id and attempt its own `workflow_job` webhook would, so a recovered job and a late
+    /// webhook share one key. GitHub and Gitea ≥ 1.25 implement it; older Gitea and Forgejo
+    /// (whose only job search has no run id, attempt or commit) answer
+    /// [`ForgeError::Unsupported`].
     async fn queued_jobs(&self, repo: &RepoRef) -> Result<Vec<QueuedJob>, ForgeError> {
         let _ = repo;
         Err(ForgeError::Unsupported {
@@ -98,14 +104,35 @@ pub trait Forge: Send + Sync {
         Vec::new()
     }
 
+    /// Asks the forge what budget each credential has left now (GitHub: `GET /rate_limit`, which
+    /// does not count against the limit), for `sortie config check`. Only GitHub implements it.
+    async fn probe_budget(&self) -> Result<Vec<RateBudget>, ForgeError> {
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "reading the rate-limit budget".into(),
+        })
+    }
+
     /// Where job `job_id` of `repo` stands on the forge now, for closing a job the store still
-    /// thinks waits when its `in_progress` / `completed` webhook never arrived. Only GitHub
-    /// implements it so far.
+    /// thinks waits when its `in_progress` / `completed` webhook never arrived. GitHub and
+    /// Gitea ≥ 1.25 implement it; others answer [`ForgeError::Unsupported`].
     async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
         let _ = (repo, job_id);
         Err(ForgeError::Unsupported {
             forge: display_name(self.flavor()),
             what: "reading one job's status".into(),
+        })
+    }
+
+    /// The runs of `repo` triggered by `event` (`push`) that are queued or in progress, newest
+    /// first: in push mode, a run whose commit sortie never planned means its `push` webhook was
+    /// lost. Gitea ≥ 1.25 implements it; GitHub (never in push mode with a `workflow_job`
+    /// webhook) and Forgejo answer [`ForgeError::Unsupported`].
+    async fn active_runs(&self, repo: &RepoRef, event: &str) -> Result<Vec<ForgeRun>, ForgeError> {
+        let _ = (repo, event);
+        Err(ForgeError::Unsupported {
+            forge: display_name(self.flavor()),
+            what: "listing workflow runs".into(),
         })
     }
 

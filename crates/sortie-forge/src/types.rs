@@ -252,6 +252,26 @@ pub struct QueuedJob {
     pub created_at: Option<OffsetDateTime>,
 }
 
+/// A workflow run as the forge lists it, for finding the commits whose `push` webhook never
+/// arrived (push mode). Gitea: `ActionWorkflowRun` of `GET /repos/{o}/{r}/actions/runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForgeRun {
+    /// The repository the run belongs to.
+    pub repo: RepoRef,
+    /// The run's id.
+    pub id: u64,
+    /// Its latest attempt (1 for the first).
+    pub run_attempt: u32,
+    /// What triggered it: `push`, `pull_request`, `schedule`, …
+    pub event: String,
+    /// `queued`, `in_progress`, `completed`, `waiting`.
+    pub status: String,
+    /// The commit the run is for.
+    pub head_sha: String,
+    /// The full ref the run is for (`refs/heads/main`, `refs/tags/v1`).
+    pub git_ref: String,
+}
+
 /// One attempt at delivering a webhook, as the forge records it (GitHub App: "Webhooks for
 /// GitHub Apps" → "List deliveries for an app webhook").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

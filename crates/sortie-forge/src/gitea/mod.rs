@@ -17,7 +17,13 @@
 //! tries it on Forgejo; 404 or 405 (route absent on older Forgejo) marks it unsupported for the
 //! life of the process and sortie falls back to a registration token. Gitea has no such route
 //! and is never asked.
+//!
+//! Reconciling (see [`reconcile`]): Gitea ≥ 1.25 lists jobs and runs (`…/actions/jobs`,
+//! `…/actions/runs`), so the reconciler can recover jobs and pushes whose webhook was lost;
+//! older Gitea answers [`ForgeError::Unsupported`] after one try, remembered. Forgejo's only job
+//! search cannot key a job or name a commit, so Forgejo answers `Unsupported` at once.
 
+mod reconcile;
 mod runners;
 
 use crate::clock::Clock;
@@ -26,7 +32,8 @@ use crate::error::ForgeError;
 use crate::http::{Api, Auth};
 use crate::ratelimit::RetryPolicy;
 use crate::types::{
-    GitCredential, RepoRef, Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret,
+    ForgeRun, GitCredential, JobStatus, QueuedJob, RepoRef, Runner, RunnerCredential,
+    RunnerRequest, RunnerScope, Secret,
 };
 use crate::Forge;
 use async_trait::async_trait;
@@ -88,6 +95,8 @@ pub struct GiteaForge {
     /// `Some(false)` once the server answered that it lacks the ephemeral API.
     ephemeral_supported: Mutex<Option<bool>>,
     git_read_token: Option<Secret>,
+    /// Whether the Actions listing routes exist (Gitea ≥ 1.25), once known.
+    listings: reconcile::Listings,
 }
 
 impl std::fmt::Debug for GiteaForge {
@@ -125,7 +134,41 @@ impl GiteaForge {
             ephemeral: config.ephemeral,
             ephemeral_supported: Mutex::new(None),
             git_read_token: config.git_read_token,
+            listings: reconcile::Listings::default(),
         })
+    }
+
+    /// Forgejo's search of waiting jobs whose `runs-on` `labels` satisfy
+    /// (`GET …/actions/runners/jobs?labels=…`). It tells a job's id, name and labels only: the
+    /// returned jobs have `run_id` 0, `run_attempt` 0 and no `created_at`, so they cannot be
+    /// keyed as a webhook would key them (which is why [`Forge::queued_jobs`] does not use it).
+    pub async fn forgejo_waiting_jobs(
+        &self,
+        repo: &RepoRef,
+        labels: &[String],
+    ) -> Result<Vec<QueuedJob>, ForgeError> {
+        if self.flavor != Flavor::Forgejo {
+            return Err(self.forgejo_has_no_listing("the runner job search (Forgejo only)"));
+        }
+        reconcile::forgejo_waiting_jobs(&self.api, &self.auth, repo, labels).await
+    }
+
+    fn forgejo_has_no_listing(&self, what: &str) -> ForgeError {
+        ForgeError::Unsupported {
+            forge: self.api.forge,
+            what: what.into(),
+        }
+    }
+
+    /// Forgejo answers `Unsupported` for the listings the reconciler needs.
+    fn gitea_only(&self, what: &str) -> Result<(), ForgeError> {
+        if self.flavor == Flavor::Forgejo {
+            return Err(self.forgejo_has_no_listing(&format!(
+                "{what} (Forgejo lists waiting jobs only by runner labels, without run id, \
+                 attempt or commit; the reconciler cannot key them)"
+            )));
+        }
+        Ok(())
     }
 
     fn try_ephemeral(&self) -> bool {
@@ -207,6 +250,24 @@ impl Forge for GiteaForge {
         runners::delete(&self.api, &self.auth, scope, runner_id).await
     }
 
+    /// Gitea ≥ 1.25: `GET …/actions/jobs?status=queued&status=waiting`, every page.
+    async fn queued_jobs(&self, repo: &RepoRef) -> Result<Vec<QueuedJob>, ForgeError> {
+        self.gitea_only("listing queued jobs")?;
+        reconcile::queued_jobs(&self.api, &self.auth, &self.listings, repo).await
+    }
+
+    /// Gitea ≥ 1.25: `GET …/actions/jobs/{job_id}`.
+    async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
+        self.gitea_only("reading one job's status")?;
+        reconcile::job_status(&self.api, &self.auth, &self.listings, repo, job_id).await
+    }
+
+    /// Gitea ≥ 1.25: `GET …/actions/runs?event=…&status=queued&status=in_progress`.
+    async fn active_runs(&self, repo: &RepoRef, event: &str) -> Result<Vec<ForgeRun>, ForgeError> {
+        self.gitea_only("listing workflow runs")?;
+        reconcile::active_runs(&self.api, &self.auth, &self.listings, repo, event).await
+    }
+
     /// Gitea and Forgejo cannot mint a short-lived token narrowed to one repository through the
     /// API (access tokens have category scopes such as `read:repository`, cover every repository
     /// the user can see, never expire, and need the user's password to create). The best
@@ -227,5 +288,7 @@ impl Forge for GiteaForge {
     }
 }
 
+#[cfg(test)]
+mod reconcile_tests;
 #[cfg(test)]
 mod tests;

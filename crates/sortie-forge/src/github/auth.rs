@@ -145,6 +145,23 @@ impl AppAuth {
         })
     }
 
+    /// The App's id.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The installation serving `target` when it is already known (configured or looked up),
+    /// without calling GitHub.
+    pub fn known_installation(&self, target: Target<'_>) -> Option<u64> {
+        self.fixed_installation
+            .or_else(|| lock(&self.installations).get(&target.key()).copied())
+    }
+
+    /// The configured installation, if any.
+    pub fn fixed_installation(&self) -> Option<u64> {
+        self.fixed_installation
+    }
+
     /// The installation serving `target`: the configured one, else looked up once and cached
     /// (`GET /repos/{o}/{r}/installation`, `GET /orgs/{org}/installation`).
     pub async fn installation(&self, api: &Api, target: Target<'_>) -> Result<u64, ForgeError> {
@@ -209,6 +226,30 @@ impl AppAuth {
         Ok(token)
     }
 
+    /// The installations of this App (`GET /app/installations`, JWT; GitHub docs, "Apps" →
+    /// "List installations for the authenticated app"), as `(id, account login)`, first page of
+    /// 100.
+    pub async fn installations(&self, api: &Api) -> Result<Vec<(u64, String)>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Account {
+            #[serde(default)]
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+            account: Option<Account>,
+        }
+        let call = Call::new(Method::GET, "/app/installations?per_page=100")
+            .priority(crate::budget::Priority::Action)
+            .auth(&self.jwt(api)?);
+        let all: Vec<Installation> = api.json(&call).await?;
+        Ok(all
+            .into_iter()
+            .map(|i| (i.id, i.account.map(|a| a.login).unwrap_or_default()))
+            .collect())
+    }
+
     /// Drops what is cached for `target` (its installation id, and that installation's tokens),
     /// after GitHub answered 401 to a cached token: revoked, or the App was reinstalled.
     pub fn forget(&self, target: Target<'_>) {
@@ -227,7 +268,7 @@ impl AppAuth {
         let t = self.token(api, installation, None).await?;
         Ok(Auth {
             header: format!("Bearer {}", t.token.expose()),
-            scope: format!("installation {installation}"),
+            scope: super::installation_scope(installation),
         })
     }
 }

@@ -10,20 +10,27 @@
 //!   `DELETE …/actions/runners/{runner_id}` ("Self-hosted runners");
 //! - `GET /repos/{o}/{r}/actions/runs`, `GET …/actions/runs/{run_id}/jobs` ("Workflow runs",
 //!   "Workflow jobs"), `GET /app/hook/deliveries`, `POST /app/hook/deliveries/{id}/attempts`
-//!   ("Webhooks for GitHub Apps"): reconciliation, see [`reconcile`].
+//!   ("Webhooks for GitHub Apps"): reconciliation, see [`reconcile`];
+//! - `GET /rate_limit` ("Rate limit": free, "does not count against your REST API rate limit")
+//!   and `GET /app/installations`: [`Forge::probe_budget`].
+//!
+//! Several GitHub Apps may serve one organisation ([`GithubConfig::extra_apps`]): each call goes
+//! to the App whose installation has the most budget left, and falls over to the next when one
+//! is rate-limited (see [`crate::budget`]). Webhook deliveries are the first App's.
 
 pub mod auth;
 mod reconcile;
 mod runners;
 
+use crate::budget::{order_by_budget, BudgetPolicy, Priority};
 use crate::clock::Clock;
 use crate::contents;
 use crate::error::ForgeError;
-use crate::http::{Api, Auth};
+use crate::http::{Api, Auth, Call};
 use crate::ratelimit::RetryPolicy;
 use crate::types::{
-    GitCredential, HookDelivery, JobStatus, QueuedJob, RepoRef, Runner, RunnerCredential,
-    RunnerRequest, RunnerScope, Secret,
+    GitCredential, HookDelivery, JobStatus, QueuedJob, RateBudget, RepoRef, Runner,
+    RunnerCredential, RunnerRequest, RunnerScope, Secret,
 };
 use crate::Forge;
 use async_trait::async_trait;
@@ -64,6 +71,20 @@ pub struct GithubConfig {
     pub default_runner_group_id: u64,
     /// Rate-limit and retry bounds.
     pub retry: RetryPolicy,
+    /// More GitHub Apps installed on the same organisations (with [`GithubAuth::App`] only), to
+    /// spread the calls over their budgets. Each App's installation is looked up per target.
+    pub extra_apps: Vec<GithubApp>,
+    /// The scheduler's bounds (calls in flight, reserve kept for runner credentials).
+    pub budget: BudgetPolicy,
+}
+
+/// One more GitHub App (see [`GithubConfig::extra_apps`]).
+#[derive(Debug, Clone)]
+pub struct GithubApp {
+    /// The App's id (or client id).
+    pub app_id: String,
+    /// The App's private key, PEM.
+    pub private_key_pem: Secret,
 }
 
 impl GithubConfig {
@@ -74,12 +95,16 @@ impl GithubConfig {
             auth,
             default_runner_group_id: 1,
             retry: RetryPolicy::default(),
+            extra_apps: Vec::new(),
+            budget: BudgetPolicy::default(),
         }
     }
 }
 
 enum Credentials {
-    App(AppAuth),
+    /// One App or more; the first is the configured `app_id` (its webhook is the one sortie
+    /// receives).
+    Apps(Vec<AppAuth>),
     Token(Secret),
 }
 
@@ -105,18 +130,36 @@ impl GithubForge {
     pub fn new(config: GithubConfig, clock: Arc<dyn Clock>) -> Result<GithubForge, ForgeError> {
         let api = Api::new(&config.api_url, "GitHub", clock, config.retry)?
             .with_accept("application/vnd.github+json")
-            .with_header("X-GitHub-Api-Version", "2022-11-28");
+            .with_header("X-GitHub-Api-Version", "2022-11-28")
+            .with_budget(config.budget);
         let creds = match config.auth {
             GithubAuth::App {
                 app_id,
                 private_key_pem,
                 installation_id,
-            } => Credentials::App(AppAuth::new(
-                &app_id,
-                private_key_pem.expose(),
-                installation_id,
-            )?),
-            GithubAuth::Token(t) => Credentials::Token(t),
+            } => {
+                let mut apps = vec![AppAuth::new(
+                    &app_id,
+                    private_key_pem.expose(),
+                    installation_id,
+                )?];
+                for extra in &config.extra_apps {
+                    apps.push(AppAuth::new(
+                        &extra.app_id,
+                        extra.private_key_pem.expose(),
+                        None,
+                    )?);
+                }
+                Credentials::Apps(apps)
+            }
+            GithubAuth::Token(t) if config.extra_apps.is_empty() => Credentials::Token(t),
+            GithubAuth::Token(_) => {
+                return Err(ForgeError::Config {
+                    message: "extra GitHub Apps need a GitHub App first (app_id and private_key), \
+                              not a personal access token"
+                        .into(),
+                })
+            }
         };
         Ok(GithubForge {
             api,
@@ -126,17 +169,36 @@ impl GithubForge {
         })
     }
 
-    async fn auth(&self, target: Target<'_>) -> Result<Auth, ForgeError> {
-        match &self.creds {
-            Credentials::App(app) => app.auth_for(&self.api, target).await,
-            Credentials::Token(t) => Ok(Auth {
-                header: format!("Bearer {}", t.expose()),
-                scope: "personal access token".into(),
-            }),
+    fn token_auth(t: &Secret) -> Auth {
+        Auth {
+            header: format!("Bearer {}", t.expose()),
+            scope: "personal access token".into(),
         }
     }
 
-    /// Runs `op` with the credentials for `target`. With an App, a 401 means the cached
+    /// The Apps to try for `target`, best first: the most budget left on their installation for
+    /// `target`, as the last answers said ([`order_by_budget`]).
+    fn apps_for<'a>(&self, apps: &'a [AppAuth], target: Target<'_>) -> Vec<&'a AppAuth> {
+        if apps.len() == 1 {
+            return apps.iter().collect();
+        }
+        let scheduler = self.api.scheduler();
+        let budgets: Vec<_> = apps
+            .iter()
+            .map(|a| {
+                a.known_installation(target)
+                    .and_then(|i| scheduler.budget(&installation_scope(i)))
+            })
+            .collect();
+        let refs: Vec<_> = budgets.iter().map(Option::as_ref).collect();
+        order_by_budget(&refs, scheduler.now())
+            .into_iter()
+            .map(|i| &apps[i])
+            .collect()
+    }
+
+    /// Runs `op` with the credentials for `target`. With Apps, the one with the most budget left
+    /// goes first and the next is tried when one is rate-limited; a 401 means the cached
     /// installation token stopped working before its `expires_at` (revoked, App reinstalled):
     /// the cache for `target` is dropped and `op` runs once more with a fresh token.
     async fn authed<T, F, Fut>(&self, target: Target<'_>, op: F) -> Result<T, ForgeError>
@@ -144,14 +206,87 @@ impl GithubForge {
         F: Fn(Auth) -> Fut,
         Fut: Future<Output = Result<T, ForgeError>>,
     {
-        let first = op(self.auth(target).await?).await;
-        match (&self.creds, &first) {
-            (Credentials::App(app), Err(ForgeError::Unauthorized { .. })) => {
-                app.forget(target);
-                op(self.auth(target).await?).await
+        let apps = match &self.creds {
+            Credentials::Token(t) => return op(Self::token_auth(t)).await,
+            Credentials::Apps(apps) => self.apps_for(apps, target),
+        };
+        self.on_apps(apps, |app| {
+            let op = &op;
+            async move {
+                let first = op(app.auth_for(&self.api, target).await?).await;
+                match first {
+                    Err(ForgeError::Unauthorized { .. }) => {
+                        app.forget(target);
+                        op(app.auth_for(&self.api, target).await?).await
+                    }
+                    other => other,
+                }
             }
-            _ => first,
+        })
+        .await
+    }
+
+    /// Runs `op` on each App in turn until one is not rate-limited. When all are, the first
+    /// App's refusal is returned; an App that fails otherwise after the first was rate-limited
+    /// (not installed there, say) is logged and passed over.
+    async fn on_apps<'a, T, F, Fut>(&self, apps: Vec<&'a AppAuth>, op: F) -> Result<T, ForgeError>
+    where
+        F: Fn(&'a AppAuth) -> Fut,
+        Fut: Future<Output = Result<T, ForgeError>>,
+    {
+        let mut limited: Option<ForgeError> = None;
+        for app in apps {
+            match op(app).await {
+                Err(e @ ForgeError::RateLimited { .. }) => {
+                    tracing::info!(app = app.app_id(), error = %e, "GitHub App rate-limited, trying the next");
+                    limited.get_or_insert(e);
+                }
+                Err(e) if limited.is_some() => {
+                    tracing::warn!(app = app.app_id(), error = %e, "GitHub App could not stand in for a rate-limited one");
+                }
+                other => return other,
+            }
         }
+        Err(limited.unwrap_or_else(|| ForgeError::Config {
+            message: "no GitHub App configured".into(),
+        }))
+    }
+
+    /// The first App (whose webhook sortie receives), or why there is none.
+    fn first_app(&self, what: &str) -> Result<&AppAuth, ForgeError> {
+        match &self.creds {
+            Credentials::Apps(apps) => apps.first().ok_or_else(|| app_only(what)),
+            Credentials::Token(_) => Err(app_only(what)),
+        }
+    }
+
+    /// `GET /rate_limit` with `auth`: the `core` budget, labelled `label`.
+    async fn rate_limit(&self, auth: &Auth, label: String) -> Result<RateBudget, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Core {
+            limit: u64,
+            remaining: u64,
+            reset: i64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Resources {
+            core: Core,
+        }
+        #[derive(serde::Deserialize)]
+        struct Limits {
+            resources: Resources,
+        }
+        let mut call = Call::new(reqwest::Method::GET, "/rate_limit")
+            .priority(Priority::Action)
+            .auth(auth);
+        call.free = true;
+        let l: Limits = self.api.json(&call).await?;
+        Ok(RateBudget {
+            scope: label,
+            remaining: l.resources.core.remaining,
+            limit: Some(l.resources.core.limit),
+            reset_epoch: Some(l.resources.core.reset),
+        })
     }
 
     fn scope_target(scope: &RunnerScope) -> Result<Target<'_>, ForgeError> {
@@ -161,6 +296,14 @@ impl GithubForge {
             RunnerScope::Instance => Err(instance_unsupported()),
         }
     }
+}
+
+/// At most this many installations per App are probed by [`Forge::probe_budget`].
+pub const PROBED_INSTALLATIONS: usize = 10;
+
+/// The budget scope of an installation's tokens (GitHub counts the limit per installation).
+fn installation_scope(installation: u64) -> String {
+    format!("installation {installation}")
 }
 
 fn app_only(what: &str) -> ForgeError {
@@ -219,14 +362,14 @@ impl Forge for GithubForge {
 
     async fn list_runners(&self, scope: &RunnerScope) -> Result<Vec<Runner>, ForgeError> {
         self.authed(Self::scope_target(scope)?, |auth| async move {
-            runners::list(&self.api, &auth, scope).await
+            runners::list(&self.api, &auth, scope, Priority::Listing).await
         })
         .await
     }
 
     async fn delete_runner(&self, scope: &RunnerScope, runner_id: u64) -> Result<(), ForgeError> {
         self.authed(Self::scope_target(scope)?, |auth| async move {
-            runners::delete(&self.api, &auth, scope, runner_id).await
+            runners::delete(&self.api, &auth, scope, runner_id, Priority::Action).await
         })
         .await
     }
@@ -235,11 +378,16 @@ impl Forge for GithubForge {
     /// With a personal access token there is none: a PAT is long-lived and never goes to a
     /// machine; jobs clone with their own `GITHUB_TOKEN`.
     async fn git_credential(&self, repo: &RepoRef) -> Result<Option<GitCredential>, ForgeError> {
-        let Credentials::App(app) = &self.creds else {
+        let Credentials::Apps(apps) = &self.creds else {
             return Ok(None);
         };
-        let installation = app.installation(&self.api, Target::Repo(repo)).await?;
-        let t = app.token(&self.api, installation, Some(repo)).await?;
+        let target = Target::Repo(repo);
+        let t = self
+            .on_apps(self.apps_for(apps, target), |app| async move {
+                let installation = app.installation(&self.api, target).await?;
+                app.token(&self.api, installation, Some(repo)).await
+            })
+            .await?;
         Ok(Some(GitCredential {
             username: "x-access-token".into(),
             password: t.token,
@@ -255,8 +403,52 @@ impl Forge for GithubForge {
         .await
     }
 
-    fn rate_budgets(&self) -> Vec<crate::types::RateBudget> {
+    fn rate_budgets(&self) -> Vec<RateBudget> {
         self.api.budgets()
+    }
+
+    /// Per credential, `GET /rate_limit` (free): the token's budget, or for each App each of its
+    /// installations (at most [`PROBED_INSTALLATIONS`]; a token is minted for each).
+    async fn probe_budget(&self) -> Result<Vec<RateBudget>, ForgeError> {
+        let apps = match &self.creds {
+            Credentials::Token(t) => {
+                let b = self
+                    .rate_limit(&Self::token_auth(t), "personal access token".into())
+                    .await?;
+                return Ok(vec![b]);
+            }
+            Credentials::Apps(apps) => apps,
+        };
+        let mut out = Vec::new();
+        for app in apps {
+            let installations = match app.fixed_installation() {
+                Some(id) => vec![(id, String::new())],
+                None => app.installations(&self.api).await?,
+            };
+            if installations.is_empty() {
+                return Err(ForgeError::Config {
+                    message: format!(
+                        "GitHub App {} is not installed anywhere; install it on the organisations or repositories sortie serves",
+                        app.app_id()
+                    ),
+                });
+            }
+            for (id, account) in installations.into_iter().take(PROBED_INSTALLATIONS) {
+                let token = app.token(&self.api, id, None).await?;
+                let auth = Auth {
+                    header: format!("Bearer {}", token.token.expose()),
+                    scope: installation_scope(id),
+                };
+                let on = if account.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({account})")
+                };
+                let label = format!("app {} installation {id}{on}", app.app_id());
+                out.push(self.rate_limit(&auth, label).await?);
+            }
+        }
+        Ok(out)
     }
 
     async fn job_status(&self, repo: &RepoRef, job_id: u64) -> Result<JobStatus, ForgeError> {
@@ -270,20 +462,18 @@ impl Forge for GithubForge {
         &self,
         since: OffsetDateTime,
     ) -> Result<Vec<HookDelivery>, ForgeError> {
-        let Credentials::App(app) = &self.creds else {
-            return Err(app_only("listing webhook deliveries"));
-        };
+        let app = self.first_app("listing webhook deliveries")?;
         reconcile::failed_deliveries(&self.api, app, since).await
     }
 
     async fn redeliver(&self, delivery_id: u64) -> Result<(), ForgeError> {
-        let Credentials::App(app) = &self.creds else {
-            return Err(app_only("redelivering webhooks"));
-        };
+        let app = self.first_app("redelivering webhooks")?;
         reconcile::redeliver(&self.api, app, delivery_id).await
     }
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod reconcile_tests;
 #[cfg(test)]

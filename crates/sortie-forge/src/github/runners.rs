@@ -6,6 +6,7 @@
 //! Listing answers `{ total_count, runners: [{ id, name, status: online|offline, busy, labels }] }`
 //! with `per_page` ≤ 100.
 
+use crate::budget::Priority;
 use crate::error::ForgeError;
 use crate::http::{enc, Api, Auth, Call};
 use crate::types::{Runner, RunnerCredential, RunnerRequest, RunnerScope, Secret};
@@ -107,13 +108,14 @@ pub(crate) async fn jit_config(
     .auth(auth);
     let mut reply = api.send(&call).await?;
     if reply.status == 409 {
-        let stale = list(api, auth, &req.scope)
+        // Part of minting this credential: listed at the credential's priority.
+        let stale = list(api, auth, &req.scope, Priority::Credential)
             .await?
             .into_iter()
             .find(|r| r.name == req.name);
         match stale {
             Some(r) if !r.online && !r.busy => {
-                delete(api, auth, &req.scope, r.id).await?;
+                delete(api, auth, &req.scope, r.id, Priority::Credential).await?;
                 reply = api.send(&call).await?;
             }
             _ => {
@@ -137,11 +139,12 @@ pub(crate) async fn jit_config(
     })
 }
 
-/// All runners at `scope`, every page.
+/// All runners at `scope`, every page, at `priority` (a listing, unless it serves a credential).
 pub(crate) async fn list(
     api: &Api,
     auth: &Auth,
     scope: &RunnerScope,
+    priority: Priority,
 ) -> Result<Vec<Runner>, ForgeError> {
     let base = runners_path(scope)?;
     let mut out: Vec<Runner> = Vec::new();
@@ -150,6 +153,7 @@ pub(crate) async fn list(
             Method::GET,
             format!("{base}?per_page={PER_PAGE}&page={page}"),
         )
+        .priority(priority)
         .auth(auth);
         let p: RunnerPage = api.json(&call).await?;
         let n = p.runners.len();
@@ -167,8 +171,11 @@ pub(crate) async fn delete(
     auth: &Auth,
     scope: &RunnerScope,
     id: u64,
+    priority: Priority,
 ) -> Result<(), ForgeError> {
-    let call = Call::new(Method::DELETE, format!("{}/{id}", runners_path(scope)?)).auth(auth);
+    let call = Call::new(Method::DELETE, format!("{}/{id}", runners_path(scope)?))
+        .priority(priority)
+        .auth(auth);
     let reply = api.send(&call).await?;
     match reply.status {
         200..=299 | 404 => Ok(()),

@@ -397,11 +397,26 @@ async fn handle(
         _ => return message(404, "Not Found"),
     };
     if method == Method::GET {
+        if let (Some(repo), []) = (scope.strip_prefix("repo:"), rest) {
+            return repository(&mut s, repo);
+        }
         if let Some(r) = actions::route(&mut s, &scope, rest, query) {
             return r;
         }
     }
     runners::route(&mut s, &method, &scope, rest, query, &body)
+}
+
+/// `GET /repos/{owner}/{repo}` (`routers/api/v1/repo/repo.go` `Get`): the repository, when the
+/// fake knows it (files recorded, or a workflow run in it).
+fn repository(s: &mut GtState, repo: &str) -> Response {
+    let known = s.repos.contains_key(repo) || s.sim.runs().any(|r| r.repo == repo);
+    if !known {
+        return message(404, "The target couldn't be found.");
+    }
+    let id = s.sim.repo_id(repo);
+    let base = s.sim.base_url.clone();
+    reply(200, payloads::gitea_repository(repo, id, &base))
 }
 
 /// Gitea's `Compare`: files listed per commit (one synthetic commit here).

@@ -27,5 +27,5 @@ pub mod workflows;
 pub use common::{ApiCall, RepoFiles, ScriptedFailure};
 pub use gitea::{FakeGitea, GiteaKind};
 pub use github::{decode_jit_config, FakeGithub, FakeJitConfig};
-pub use sim::{Assignment, Delivery, FakeJob, JobStatus};
+pub use sim::{Assignment, Chooser, Delivery, FakeJob, JobStatus};
 pub use webhook::Webhook;

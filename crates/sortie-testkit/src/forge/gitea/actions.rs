@@ -9,7 +9,7 @@
 //!   `/user/actions/runs|jobs`, not simulated);
 //!
 //! with `status` (repeatable; GitHub's names mapped by `convertToInternal`, an unknown one is
-//! 400), `page` and `limit`; answers `{ workflow_runs | jobs, total_count }`, runs newest first,
+//! 400), `event` on runs (`FindRunOptions.TriggerEvent`), `page` and `limit`; answers `{ workflow_runs | jobs, total_count }`, runs newest first,
 //! jobs oldest first.
 //!
 //! Forgejo (`routers/api/v1/shared/runners.go` `GetActionRunJobs`): `GET {/admin, /orgs/{org},
@@ -51,11 +51,13 @@ pub(super) fn route(
         return Some(message(400, &format!("Invalid status {bad}")));
     }
     let base = sim.base_url.clone();
+    let event = query_param(query, "event").filter(|e| !e.is_empty());
     Some(match (rest, repo) {
         (["actions", "runs"], _) => {
             let mut runs: Vec<FakeRun> = sim
                 .runs()
                 .filter(|r| in_scope(scope, &r.repo))
+                .filter(|r| event.as_ref().is_none_or(|e| *e == r.event))
                 .filter(|r| {
                     let (st, c) = sim.run_state(r);
                     wanted(&statuses, st, c.as_deref())

@@ -7,22 +7,81 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-/// Runs `f` when `auth` is a JWT signed by the registered App's key with sane claims.
+/// Runs `f` with the App's id when `auth` is a JWT signed by a registered App's key with sane
+/// claims.
 pub(super) fn with_jwt(
     s: &mut GhState,
     auth: &str,
-    f: impl FnOnce(&mut GhState) -> Response,
+    f: impl FnOnce(&mut GhState, &str) -> Response,
 ) -> Response {
-    let Some((app_id, pem)) = s.app.clone() else {
+    if s.apps.is_empty() {
         return message(401, "A JSON web token could not be decoded");
-    };
+    }
     let Some(jwt) = auth.strip_prefix("Bearer ") else {
         return message(401, "A JSON web token could not be decoded");
     };
-    match verify_jwt(jwt, &app_id, &pem) {
-        Ok(()) => f(s),
-        Err(why) => message(401, &why),
+    let mut why = String::new();
+    for (app_id, pem) in s.apps.clone() {
+        match verify_jwt(jwt, &app_id, &pem) {
+            Ok(()) => return f(s, &app_id),
+            Err(e) => why = e,
+        }
     }
+    message(401, &why)
+}
+
+/// The App whose valid JWT `auth` is, if it is one.
+pub(super) fn jwt_app(s: &GhState, auth: &str) -> Option<String> {
+    let jwt = auth.strip_prefix("Bearer ")?;
+    s.apps
+        .iter()
+        .find(|(id, pem)| verify_jwt(jwt, id, pem).is_ok())
+        .map(|(id, _)| id.clone())
+}
+
+fn is_first_app(s: &GhState, app: &str) -> bool {
+    s.apps.first().is_some_and(|(id, _)| id == app)
+}
+
+/// App `app`'s installation on `key` (`repo:o/r`, `org:o`).
+pub(super) fn installation_of(s: &GhState, app: &str, key: &str) -> Option<u64> {
+    if let Some(id) = s.app_installations.get(&(app.to_string(), key.to_string())) {
+        return Some(*id);
+    }
+    if !is_first_app(s, app) {
+        return None;
+    }
+    if let Some(repo) = key.strip_prefix("repo:") {
+        return s.repo_installations.get(repo).copied();
+    }
+    key.strip_prefix("org:")
+        .and_then(|org| s.org_installations.get(org).copied())
+}
+
+/// Every installation of App `app`, as `(target key, id)`, sorted by id.
+pub(super) fn installations_of(s: &GhState, app: &str) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = s
+        .app_installations
+        .iter()
+        .filter(|((a, _), _)| a == app)
+        .map(|((_, key), id)| (key.clone(), *id))
+        .collect();
+    if is_first_app(s, app) {
+        all.extend(
+            s.repo_installations
+                .iter()
+                .map(|(r, id)| (format!("repo:{r}"), *id)),
+        );
+        all.extend(
+            s.org_installations
+                .iter()
+                .map(|(o, id)| (format!("org:{o}"), *id)),
+        );
+    }
+    all.sort_by_key(|(_, id)| *id);
+    // One entry per installation (an App installed on an organisation covers its repositories).
+    all.dedup_by_key(|(_, id)| *id);
+    all
 }
 
 #[derive(serde::Deserialize)]
@@ -51,15 +110,14 @@ fn verify_jwt(jwt: &str, app_id: &str, pem: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn issue_token(s: &mut GhState, id: &str, body: &Value) -> Response {
+pub(super) fn issue_token(s: &mut GhState, app: &str, id: &str, body: &Value) -> Response {
     let Ok(installation) = id.parse::<u64>() else {
         return message(404, "Not Found");
     };
-    let known = s
-        .repo_installations
-        .values()
-        .chain(s.org_installations.values())
-        .any(|i| *i == installation);
+    // An App mints tokens for its own installations only.
+    let known = installations_of(s, app)
+        .iter()
+        .any(|(_, i)| *i == installation);
     if !known {
         return message(404, "Not Found");
     }
@@ -114,12 +172,17 @@ pub(super) fn authorize(
     let Some(t) = s.tokens.get(token).filter(|_| !s.revoked.contains(token)) else {
         return Some(message(401, "Bad credentials"));
     };
-    let want = match (repo, org) {
-        (Some(r), _) => s.repo_installations.get(r).copied(),
-        (None, Some(o)) => s.org_installations.get(o).copied(),
-        _ => None,
+    let key = match (repo, org) {
+        (Some(r), _) => format!("repo:{r}"),
+        (None, Some(o)) => format!("org:{o}"),
+        _ => String::new(),
     };
-    if want != Some(t.installation) {
+    // Any App's installation on the target will do.
+    let installed = s
+        .apps
+        .iter()
+        .any(|(app, _)| installation_of(s, app, &key) == Some(t.installation));
+    if !installed {
         return Some(message(404, "Not Found"));
     }
     if let (Some(list), Some(r)) = (&t.repositories, repo) {

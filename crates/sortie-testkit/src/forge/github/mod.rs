@@ -7,6 +7,14 @@
 //! URL, runners started from its JIT configs connect to `/_fake/runner/…` and take any matching
 //! job, `GET …/actions/runs` and `…/jobs` list the state, and the App's webhook deliveries can be
 //! listed and redelivered (`/app/hook/deliveries`).
+//!
+//! Rate limits as GitHub documents them ("Rate limits for the REST API"): every authenticated
+//! answer carries `x-ratelimit-*`; the primary budget (5,000 an hour) is counted per
+//! installation (its tokens share it), per App JWT and per personal access token; a spent budget
+//! answers `403` with `x-ratelimit-remaining: 0` and the reset; `GET /rate_limit` does not count.
+//! [`FakeGithub::set_rate_remaining`] and [`FakeGithub::set_rate_reset`] set the numbers;
+//! [`ScriptedFailure::secondary_rate_limit`] answers a secondary limit once. Several Apps may be
+//! registered, each with installations of its own ([`FakeGithub::install_app`]).
 
 mod actions;
 mod auth;
@@ -17,7 +25,7 @@ use super::common::{
     self, lock, message, query_param, record, reply, ApiCall, RepoFiles, ScriptedFailure,
     ServerTask,
 };
-use super::sim::{self, Assignment, Delivery, FakeJob, HookKind, JobSpec, Sim};
+use super::sim::{self, Assignment, Chooser, Delivery, FakeJob, HookKind, JobSpec, Sim};
 use auth::{authorize, issue_token, with_jwt};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -81,7 +89,11 @@ pub struct JitRequest {
 }
 
 struct GhState {
-    app: Option<(String, String)>,
+    /// Registered Apps `(app id, public key PEM)`; the first is the one [`FakeGithub::add_repo`]
+    /// and [`FakeGithub::add_org`] install.
+    apps: Vec<(String, String)>,
+    /// Installations of the other Apps: `(app id, "repo:o/r" | "org:o")` → installation id.
+    app_installations: HashMap<(String, String), u64>,
     pats: HashSet<String>,
     repos: HashMap<String, RepoFiles>,
     repo_installations: HashMap<String, u64>,
@@ -89,8 +101,10 @@ struct GhState {
     tokens: HashMap<String, IssuedToken>,
     /// Installation tokens revoked before their expiry (answered 401).
     revoked: std::collections::HashSet<String>,
-    /// Primary rate limit spent per `Authorization` (GitHub: 5,000 an hour per token).
+    /// Primary rate limit spent per budget: `installation:42`, `app:12345`, or a PAT.
     rate_used: HashMap<String, u64>,
+    /// `x-ratelimit-reset` sent (default: an hour from real now).
+    rate_reset: Option<OffsetDateTime>,
     token_expiry: Option<OffsetDateTime>,
     jit: Vec<JitRequest>,
     /// Encoded JIT configs handed out: the runner id, and whether a runner connected with it.
@@ -125,7 +139,8 @@ impl FakeGithub {
     /// Starts an empty fake.
     pub async fn start() -> std::io::Result<FakeGithub> {
         let state: Shared = Arc::new(Mutex::new(GhState {
-            app: None,
+            apps: Vec::new(),
+            app_installations: HashMap::new(),
             pats: HashSet::new(),
             repos: HashMap::new(),
             repo_installations: HashMap::new(),
@@ -133,6 +148,7 @@ impl FakeGithub {
             tokens: HashMap::new(),
             revoked: Default::default(),
             rate_used: HashMap::new(),
+            rate_reset: None,
             token_expiry: None,
             jit: Vec::new(),
             jit_configs: HashMap::new(),
@@ -160,9 +176,44 @@ impl FakeGithub {
         format!("http://{}", self.addr)
     }
 
-    /// Registers the GitHub App whose JWTs are accepted.
+    /// Registers a GitHub App whose JWTs are accepted (again: replaces its key). The first one
+    /// registered is the App [`add_repo`](Self::add_repo) and [`add_org`](Self::add_org)
+    /// install; other Apps are installed with [`install_app`](Self::install_app).
     pub fn register_app(&self, app_id: &str, public_key_pem: &str) {
-        lock(&self.state).app = Some((app_id.to_string(), public_key_pem.to_string()));
+        let mut s = lock(&self.state);
+        let entry = (app_id.to_string(), public_key_pem.to_string());
+        match s.apps.iter_mut().find(|(id, _)| id == app_id) {
+            Some(app) => *app = entry,
+            None => s.apps.push(entry),
+        }
+    }
+
+    /// Installs App `app_id` (registered, not the first) on `target` — an organisation login,
+    /// or `owner/name` for one repository — as `installation`.
+    pub fn install_app(&self, app_id: &str, target: &str, installation: u64) {
+        let key = if target.contains('/') {
+            format!("repo:{target}")
+        } else {
+            format!("org:{target}")
+        };
+        lock(&self.state)
+            .app_installations
+            .insert((app_id.to_string(), key), installation);
+    }
+
+    /// Sets how many calls `installation`'s budget has left in this window (of 5,000). At 0
+    /// every call with its tokens is refused with GitHub's primary-limit `403`.
+    pub fn set_rate_remaining(&self, installation: u64, remaining: u64) {
+        let used = RATE_LIMIT.saturating_sub(remaining);
+        lock(&self.state)
+            .rate_used
+            .insert(format!("installation:{installation}"), used);
+    }
+
+    /// Sets the `x-ratelimit-reset` sent from now on (default: an hour from real now), for tests
+    /// on a clock of their own.
+    pub fn set_rate_reset(&self, at: OffsetDateTime) {
+        lock(&self.state).rate_reset = Some(at);
     }
 
     /// Accepts a personal access token.
@@ -336,6 +387,18 @@ impl FakeGithub {
         lock(&self.state).sim.set_assignment(a);
     }
 
+    /// Sends up to `n` webhooks at once, as GitHub does (no order guaranteed); 1, the default,
+    /// sends them one by one in the order they were made.
+    pub fn set_delivery_concurrency(&self, n: usize) {
+        lock(&self.state).sim.hooks.concurrency = n.max(1);
+    }
+
+    /// Lets the test choose which queued job each idle runner takes (see [`Chooser`]); `None`
+    /// goes back to the [`Assignment`] order.
+    pub fn set_chooser(&self, chooser: Option<Chooser>) {
+        lock(&self.state).sim.chooser = chooser;
+    }
+
     /// Cancels a queued or running job (`completed`/`cancelled` webhook). False when unknown or
     /// already completed.
     pub fn cancel_job(&self, id: u64) -> bool {
@@ -403,24 +466,85 @@ async fn handle(
         body: &body,
         if_none_match: if_none_match.as_deref(),
     };
-    let mut resp = route(&mut s, &req);
-    if !auth.is_empty() {
-        rate_limit_headers(&mut s, &auth, &mut resp);
+    if auth.is_empty() {
+        return route(&mut s, &req);
     }
+    let key = budget_key(&s, &auth);
+    // "Rate limits for the REST API": `GET /rate_limit` does not count against the primary limit
+    // and answers while it is spent.
+    let free = req.segs == ["rate_limit"];
+    let spent = s.rate_used.get(&key).copied().unwrap_or(0) >= RATE_LIMIT;
+    let mut resp = if spent && !free {
+        // GitHub's primary-limit refusal ("Exceeding the rate limit").
+        let whose = match key.split_once(':') {
+            Some(("installation", id)) => format!("installation ID {id}"),
+            Some(("app", id)) => format!("app ID {id}"),
+            _ => "user ID 1".to_string(),
+        };
+        message(403, &format!("API rate limit exceeded for {whose}."))
+    } else if free {
+        rate_limit_reply(&s, &key)
+    } else {
+        route(&mut s, &req)
+    };
+    rate_limit_headers(&mut s, &key, free || spent, &mut resp);
     resp
+}
+
+/// GitHub's primary limit per hour in the fake (a PAT's, an installation's at its minimum).
+const RATE_LIMIT: u64 = 5000;
+
+/// Whose budget a call spends: an installation's tokens share one (`installation:42`), an App's
+/// JWTs another (`app:12345`); any other credential counts for itself.
+fn budget_key(s: &GhState, auth: &str) -> String {
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("token "))
+        .unwrap_or(auth);
+    if let Some(t) = s.tokens.get(token) {
+        return format!("installation:{}", t.installation);
+    }
+    if let Some(app) = auth::jwt_app(s, auth) {
+        return format!("app:{app}");
+    }
+    auth.to_string()
+}
+
+fn rate_reset(s: &GhState) -> i64 {
+    s.rate_reset
+        .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::from_secs(3600))
+        .unix_timestamp()
+}
+
+/// `GET /rate_limit` ("Rate limit" → "Get rate limit status for the authenticated user"):
+/// `resources.core` (and the deprecated `rate`, the same numbers).
+fn rate_limit_reply(s: &GhState, key: &str) -> Response {
+    let used = s.rate_used.get(key).copied().unwrap_or(0).min(RATE_LIMIT);
+    let core = json!({
+        "limit": RATE_LIMIT,
+        "remaining": RATE_LIMIT - used,
+        "reset": rate_reset(s),
+        "used": used,
+        "resource": "core",
+    });
+    reply(
+        200,
+        json!({ "resources": { "core": core.clone() }, "rate": core }),
+    )
 }
 
 /// GitHub's primary rate-limit headers on every authenticated answer ("Rate limits for the REST
 /// API": `x-ratelimit-limit`, `-remaining`, `-used`, `-reset` in epoch seconds, `-resource`); a
-/// `304` to a conditional request costs nothing ("Best practices for using the REST API").
-fn rate_limit_headers(s: &mut GhState, auth: &str, resp: &mut Response) {
-    const LIMIT: u64 = 5000;
-    let used = s.rate_used.entry(auth.to_string()).or_insert(0);
-    if resp.status().as_u16() != 304 {
+/// `304` to a conditional request costs nothing ("Best practices for using the REST API"), nor
+/// does a `free` call or one refused for the spent budget.
+fn rate_limit_headers(s: &mut GhState, key: &str, free: bool, resp: &mut Response) {
+    const LIMIT: u64 = RATE_LIMIT;
+    let reset = rate_reset(s);
+    let used = s.rate_used.entry(key.to_string()).or_insert(0);
+    if resp.status().as_u16() != 304 && !free {
         *used += 1;
     }
     let used = (*used).min(LIMIT);
-    let reset = OffsetDateTime::now_utc().unix_timestamp() + 3600;
     let h = resp.headers_mut();
     for (name, value) in [
         ("x-ratelimit-limit", LIMIT.to_string()),
@@ -441,19 +565,32 @@ fn route(s: &mut GhState, req: &Req<'_>) -> Response {
     let (auth, body) = (req.auth, req.body);
     match (req.method.as_str(), req.segs) {
         ("POST", ["app", "installations", id, "access_tokens"]) => {
-            with_jwt(s, auth, |s| issue_token(s, id, body))
+            with_jwt(s, auth, |s, app| issue_token(s, app, id, body))
         }
+        ("GET", ["app", "installations"]) => with_jwt(s, auth, |s, app| {
+            let all: Vec<Value> = auth::installations_of(s, app)
+                .into_iter()
+                .map(|(key, id)| {
+                    let (kind, login) = match key.split_once(':') {
+                        Some(("org", o)) => ("Organization", o.to_string()),
+                        Some((_, r)) => ("User", r.split('/').next().unwrap_or_default().into()),
+                        None => ("User", key.clone()),
+                    };
+                    json!({ "id": id, "app_id": app, "target_type": kind,
+                            "account": { "login": login, "type": kind } })
+                })
+                .collect();
+            reply(200, Value::Array(all))
+        }),
         (_, ["app", "hook", "deliveries", rest @ ..]) => {
-            with_jwt(s, auth, |s| hooks::route(s, req.method, rest, req.query))
+            with_jwt(s, auth, |s, _| hooks::route(s, req.method, rest, req.query))
         }
-        ("GET", ["repos", o, r, "installation"]) => {
-            let inst = s.repo_installations.get(&format!("{o}/{r}")).copied();
-            with_jwt(s, auth, |_| installation_reply(inst))
-        }
-        ("GET", ["orgs", org, "installation"]) => {
-            let inst = s.org_installations.get(*org).copied();
-            with_jwt(s, auth, |_| installation_reply(inst))
-        }
+        ("GET", ["repos", o, r, "installation"]) => with_jwt(s, auth, |s, app| {
+            installation_reply(auth::installation_of(s, app, &format!("repo:{o}/{r}")))
+        }),
+        ("GET", ["orgs", org, "installation"]) => with_jwt(s, auth, |s, app| {
+            installation_reply(auth::installation_of(s, app, &format!("org:{org}")))
+        }),
         (_, ["repos", o, r, rest @ ..]) => {
             let repo = format!("{o}/{r}");
             if let Some(resp) = authorize(s, auth, Some(&repo), None, rest) {

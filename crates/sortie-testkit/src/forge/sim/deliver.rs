@@ -85,6 +85,9 @@ pub(crate) struct Hooks {
     deliveries: Vec<Delivery>,
     guid_state: u64,
     pub tx: Option<mpsc::UnboundedSender<WorkerMsg>>,
+    /// Deliveries sent at once (1: one by one, in order — the default). GitHub sends them
+    /// concurrently and in no guaranteed order.
+    pub concurrency: usize,
 }
 
 impl Hooks {
@@ -97,6 +100,7 @@ impl Hooks {
             deliveries: Vec::new(),
             guid_state: seed,
             tx: None,
+            concurrency: 1,
         }
     }
 
@@ -286,13 +290,26 @@ pub(crate) fn spawn_worker<H: SimHost>(state: Arc<Mutex<H>>) -> ServerTask {
     lock(&state).sim().hooks.tx = Some(tx);
     ServerTask::spawn(async move {
         let client = reqwest::Client::new();
+        let mut in_flight = tokio::task::JoinSet::new();
         while let Some(msg) = rx.recv().await {
             match msg {
                 WorkerMsg::Send { id, url, hook } => {
-                    let outcome = deliver(&client, &url, &hook).await;
-                    lock(&state).sim().hooks.record(id, outcome);
+                    let limit = lock(&state).sim().hooks.concurrency.max(1);
+                    while in_flight.len() >= limit {
+                        in_flight.join_next().await;
+                    }
+                    let (client, state) = (client.clone(), state.clone());
+                    in_flight.spawn(async move {
+                        let outcome = deliver(&client, &url, &hook).await;
+                        lock(&state).sim().hooks.record(id, outcome);
+                    });
+                    if limit == 1 {
+                        // One by one, in order.
+                        in_flight.join_next().await;
+                    }
                 }
                 WorkerMsg::Flush(done) => {
+                    while in_flight.join_next().await.is_some() {}
                     let _ = done.send(());
                 }
             }

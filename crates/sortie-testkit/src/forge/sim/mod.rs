@@ -45,6 +45,11 @@ pub enum Assignment {
     Random(u64),
 }
 
+/// A test's own choice of job for a runner: given the runner's name and the queued jobs it may
+/// take (oldest first), the id of the one it gets, or `None` for none now. Overrides
+/// [`Assignment`] while set (`FakeGithub::set_chooser`).
+pub type Chooser = Arc<dyn Fn(&str, &[FakeJob]) -> Option<u64> + Send + Sync>;
+
 /// A job's `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -212,6 +217,8 @@ pub(crate) struct Sim {
     run_numbers: HashMap<String, u64>,
     repo_ids: HashMap<String, u64>,
     assignment: Assignment,
+    /// Overrides `assignment` when set.
+    pub chooser: Option<Chooser>,
     rng: u64,
     pub job_duration: Duration,
     /// The workflow file runs are made from (`path` of a run).
@@ -242,6 +249,7 @@ impl Sim {
             run_numbers: HashMap::new(),
             repo_ids: HashMap::new(),
             assignment: Assignment::OldestFirst,
+            chooser: None,
             rng: 0,
             job_duration: Duration::from_millis(200),
             workflow_path: ".github/workflows/ci.yml".into(),
@@ -400,6 +408,13 @@ impl Sim {
             .filter(|j| runner.any_labels || self.labels_match(&runner.labels, &j.labels))
             .map(|j| j.id)
             .collect();
+        if let Some(choose) = &self.chooser {
+            let jobs: Vec<FakeJob> = candidates
+                .iter()
+                .filter_map(|id| self.jobs.get(id).cloned())
+                .collect();
+            return choose(&runner.name, &jobs).filter(|id| candidates.contains(id));
+        }
         match self.assignment {
             Assignment::OldestFirst => candidates.first().copied(),
             Assignment::NewestFirst => candidates.last().copied(),
