@@ -472,23 +472,35 @@ async fn follow(
             } else if current && matches!(job.state, JobState::Queued | JobState::Launching) {
                 // The machine is gone and the job still waits for a runner: the runner never
                 // got a job, or (GitHub) it served another job with the same labels.
+                let marker = crate::steal::taken_marker(&job.key.runner_name(session.attempt));
                 let reason = if session.job_started_at.is_some() {
-                    format!("the machine's runner served another job ({detail}); launching a replacement")
+                    format!("{}another job ({detail}); launching a replacement", marker)
                 } else {
                     format!("the machine's runner ended without taking the job ({detail}); launching a replacement")
                 };
+                // A steal the forge's `in_progress` webhook already reported was counted
+                // then (`crate::steal`); this report is the fallback when that webhook was lost.
+                let counted = session.job_started_at.is_some()
+                    && crate::steal::already_recorded(
+                        fleet,
+                        job,
+                        &job.key.runner_name(session.attempt),
+                    )
+                    .await?;
                 if session.job_started_at.is_some()
                     && replacement_needed(fleet, job).await? == Some(false)
                 {
                     // Another runner took this job, or one coming up will (GitHub hands every
                     // fresh runner one queued job with matching labels). A replacement would
                     // only take some other job, and the next steal would cascade.
-                    fleet.metrics.steal();
+                    if !counted {
+                        fleet.metrics.steal();
+                    }
                     store
                         .note_job(
                             job.id,
                             &format!(
-                                "the machine's runner served another job ({detail}); no \
+                                "{marker}another job ({detail}); no \
                                  replacement: another runner took this job or one coming up will \
                                  — waiting for the forge to report its runner"
                             ),
@@ -505,7 +517,7 @@ async fn follow(
                         )
                         .await?;
                 } else {
-                    if session.job_started_at.is_some() {
+                    if session.job_started_at.is_some() && !counted {
                         fleet.metrics.steal();
                     }
                     store

@@ -14,8 +14,8 @@
 //! Modules: [`config`] (the typed, layered configuration), [`signature`] (HMAC-SHA256),
 //! [`webhook`] (what a request is, pure), [`ingest`] (group commit), [`planner`] (deliveries →
 //! jobs), [`admin`] (the admin API's bearer token), [`interruption`] (`POST /api/v1/events/ec2`:
-//! EC2 spot warnings and state changes requeue jobs), [`reconciler`] (GitHub: jobs whose webhook
-//! never arrived, failed deliveries redelivered), [`app`] (routes), [`server`] (run and stop),
+//! EC2 spot warnings and state changes requeue jobs), [`reconciler`] (GitHub, Gitea: jobs and
+//! pushes whose webhook never arrived, failed deliveries redelivered), [`app`] (routes), [`server`] (run and stop),
 //! [`shutdown`] (signals).
 
 pub mod admin;
@@ -33,6 +33,7 @@ pub mod reconciler;
 pub mod server;
 pub mod shutdown;
 pub mod signature;
+pub mod steal;
 pub mod sweeper;
 pub mod ui;
 pub mod webhook;

@@ -28,6 +28,9 @@ pub struct JobDecision {
     pub settle: Option<(JobEvent, String)>,
     /// The lifecycle event the forge reported (`in_progress`, `completed`), with its reason.
     pub event: Option<(JobEvent, String)>,
+    /// The runner the forge reports the job in progress on (`in_progress`), for telling a
+    /// stolen runner ([`crate::steal`]).
+    pub runner: Option<String>,
 }
 
 impl JobDecision {
@@ -52,6 +55,7 @@ impl JobDecision {
             },
             settle,
             event: None,
+            runner: None,
         }
     }
 }
@@ -73,6 +77,10 @@ pub fn decide(delivery: &Delivery, routing: &RoutingConfig, catalog: &Catalog) -
     };
     let decision = route_job(&wj.labels, None, routing, catalog);
     let settle = settle_event(&decision.route);
+    let runner = wj
+        .runner_name
+        .clone()
+        .filter(|_| matches!(event, Some((JobEvent::Started, _))));
     Decision::Job(Box::new(JobDecision {
         job: NewJob {
             key: wj.key(delivery.forge),
@@ -83,6 +91,7 @@ pub fn decide(delivery: &Delivery, routing: &RoutingConfig, catalog: &Catalog) -
         },
         settle,
         event,
+        runner,
     }))
 }
 

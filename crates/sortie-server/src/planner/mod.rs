@@ -22,7 +22,7 @@ use crate::ingest::Load;
 use crate::shutdown::Shutdown;
 use push::{Deferred, ForgeBackoff};
 use sortie_core::catalog::Catalog;
-use sortie_core::job::{JobState, Transition};
+use sortie_core::job::{JobKey, JobState, Transition};
 use sortie_core::labels::RoutingConfig;
 use sortie_store::{Delivery, Store, StoreError, Timestamp};
 use std::sync::Arc;
@@ -200,6 +200,7 @@ impl Planner {
     /// forge failed in a way that may pass (it stays unprocessed, for the next sweep).
     async fn plan(&self, delivery: &Delivery, backoff: &ForgeBackoff) -> bool {
         self.load.wait_idle(YIELD_AT_MOST).await;
+        let mut took = None;
         let planned = if delivery.event == "push" {
             match self.plan_push(delivery, backoff).await {
                 Ok(outcome) => Ok(outcome),
@@ -210,11 +211,11 @@ impl Planner {
                 }
             }
         } else {
-            apply(
-                self.store.as_ref(),
-                decide(delivery, &self.routing, &self.catalog),
-            )
-            .await
+            let decision = decide(delivery, &self.routing, &self.catalog);
+            if let Decision::Job(d) = &decision {
+                took = d.runner.clone().map(|runner| (d.job.key.clone(), runner));
+            }
+            apply(self.store.as_ref(), decision).await
         };
         let result = match planned {
             Ok(outcome) => self
@@ -229,6 +230,9 @@ impl Planner {
                 tracing::info!(forge = %delivery.forge, delivery = %delivery.id, event = %delivery.event, %outcome, "delivery planned");
                 // A job may be queued now: start the dispatcher instead of waiting for its poll.
                 if let Some(fleet) = &self.fleet {
+                    if let Some((key, runner)) = took {
+                        runner_took(fleet, &key, &runner).await;
+                    }
                     fleet.wake.notify_one();
                 }
                 true
@@ -238,6 +242,23 @@ impl Planner {
                 false
             }
         }
+    }
+}
+
+/// The forge reports the job of `key` in progress on `runner`: when that runner was launched for
+/// another job, [`crate::steal::runner_took`] records it and gets that job a machine. A failure
+/// is logged: the agent's `finished` report is the fallback.
+async fn runner_took(fleet: &crate::fleet::Fleet, key: &JobKey, runner: &str) {
+    let job = match fleet.store.get_job_by_key(key).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "cannot read the job to check its runner");
+            return;
+        }
+    };
+    if let Err(e) = crate::steal::runner_took(fleet, &job, runner).await {
+        tracing::warn!(job = %job.id, %runner, error = %e, "cannot record whose machine serves the job; the machine's finished report decides instead");
     }
 }
 

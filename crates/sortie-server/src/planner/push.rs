@@ -127,6 +127,7 @@ pub fn decide_push(delivery: &Delivery, plan: &PushPlan) -> Vec<JobDecision> {
             },
             settle: settle_event(&job.route),
             event: None,
+            runner: None,
         })
         .collect()
 }
@@ -143,7 +144,7 @@ pub struct JobTally {
 }
 
 impl JobTally {
-    fn count(&mut self, applied: &AppliedJob, name: &str) {
+    pub(crate) fn count(&mut self, applied: &AppliedJob, name: &str) {
         if !applied.created {
             self.known += 1;
             return;

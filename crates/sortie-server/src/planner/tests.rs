@@ -151,6 +151,7 @@ fn job_decision(
         },
         settle,
         event,
+        runner: None,
     }))
 }
 
