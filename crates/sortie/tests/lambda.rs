@@ -419,6 +419,9 @@ async fn the_cleanup_event_times_out_a_stale_run_and_sweeps_an_untracked_orphan(
         .await
         .unwrap();
     assert_eq!(answer["sweep"]["held_lease"], true, "{answer}");
+    // The clean-up also reconciles: the push was delivered, so nothing is recovered.
+    assert_eq!(answer["reconcile"]["held_lease"], true, "{answer}");
+    assert_eq!(answer["reconcile"]["pushes"], json!([]), "{answer}");
     assert_eq!(w.live_machines().await.len(), 2, "{answer}");
 
     // 31 minutes later (the seed's 30-minute rule), the five-minute schedule fires.

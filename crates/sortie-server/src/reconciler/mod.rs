@@ -1,48 +1,68 @@
-//! The reconciler: GitHub's webhooks are best effort ("Handling failed webhook deliveries",
-//! GitHub docs: GitHub does not redeliver a failed delivery by itself), so a periodic pass compares
-//! what sortie knows with what GitHub lists and repairs the difference (issue 9). This is its
-//! first slice, for GitHub only.
+//! The reconciler: webhooks are best effort ("Handling failed webhook deliveries", GitHub docs:
+//! GitHub does not redeliver a failed delivery by itself; Gitea and Forgejo keep a failed one in
+//! the hook's history and do not send it again either), so a periodic pass compares what sortie
+//! knows with what each configured forge lists and repairs the difference (issue 9).
 //!
-//! Every replica runs [`Reconciler::run`]; the named lease [`RECONCILE_LEASE`] lets one of them
-//! reconcile at a time. A pass, every `limits.reconcile_interval`:
+//! Every replica runs [`Reconciler::run`]; one named lease per forge ([`lease_name`]:
+//! [`RECONCILE_LEASE`] `reconciler/github`, `reconciler/gitea`, `reconciler/forgejo`) lets one
+//! replica reconcile each forge at a time. A pass, every `limits.reconcile_interval`, for every
+//! configured forge:
 //!
-//! 1. **Redeliveries** (GitHub App only; a personal access token cannot see the webhook's
-//!    deliveries): the App webhook's deliveries since the last pass (the first pass: the last
-//!    hour) that failed and whose GUID was not delivered since are redelivered, once per GUID —
-//!    the forge sends the same delivery again, and the ingest path stores and plans it as usual.
-//! 2. **Queued jobs**: for every repository sortie served in the last 24 hours (the repositories
-//!    of the jobs in the store) and the extra [`Reconciler::repos`], GitHub's queued jobs are
-//!    listed (conditional requests: an unchanged listing costs no rate limit). A job the store does
-//!    not know, queued at least [`ReconcileOptions::grace`] ago (its webhook may be on its way),
-//!    is created exactly as its `queued` webhook would have created it (the planner's
-//!    [`JobDecision`]), with the note [`RECOVERED_REASON`], and the dispatcher is woken.
+//! 1. **Redeliveries** ([`redeliver`]; GitHub App only — a token, Gitea and Forgejo cannot list
+//!    the webhook's deliveries): the deliveries since the last pass (the first pass: the last
+//!    hour) that failed and whose GUID was not delivered since are redelivered, once per GUID.
+//! 2. **Queued jobs** ([`jobs`]; `workflow_job` mode, GitHub and Gitea ≥ 1.25): for every
+//!    repository of the forge's jobs stored in the last 24 hours and the extra
+//!    [`Reconciler::repos`], the forge's queued jobs are listed. A job the store does not know,
+//!    queued at least [`ReconcileOptions::grace`] ago, is created exactly as its `queued` webhook
+//!    would have created it — the same key (forge, repository, run id, attempt, job id), so a late
+//!    webhook finds it known — with the note [`RECOVERED_REASON`], and the dispatcher is woken.
+//! 3. **Lost progress** ([`jobs`]; same forges): jobs the store has queued or launching that the
+//!    forge no longer lists waiting are moved to where the forge's job status says they are.
+//! 4. **Lost pushes** ([`push`]; push mode, Gitea ≥ 1.25): the forge's `push` runs that still
+//!    wait, whose commit the store has neither a job nor a push delivery for, are planned as their
+//!    push webhook would have been ([`RECOVERED_PUSH_REASON`]).
 //!
-//! Each step runs on its own: a failing call is counted in the [`ReconcileReport`] and the pass
-//! goes on. Every action is idempotent (a job key is created once; a GUID redelivered twice is
-//! stored once), so a pass repeated by another replica after a lease handover does no harm.
+//! A forge that cannot answer a listing (Gitea before 1.25; Forgejo, whose only job search names
+//! no run, attempt or commit) is noted in [`ReconcileReport::unsupported`] and skipped, not
+//! counted as an error. Each step runs on its own: a failing call is counted in the
+//! [`ReconcileReport`] and the pass goes on. Every action is idempotent (a job key is created
+//! once; a GUID redelivered twice is stored once; a recovered push is a delivery with a
+//! deterministic id), so a pass repeated by another replica after a lease handover does no harm.
 
-use crate::fleet::{Fleet, ForgeMode};
-use crate::planner::{apply_job, completion, JobDecision};
+mod jobs;
+mod push;
+mod redeliver;
+
+use crate::fleet::{Fleet, ForgeHandle, ForgeMode};
 use crate::shutdown::Shutdown;
 use serde::Serialize;
 use sortie_core::catalog::Catalog;
 use sortie_core::forge::Flavor;
-use sortie_core::job::{JobEvent, JobKey, JobState, Transition};
+use sortie_core::job::JobState;
 use sortie_core::labels::RoutingConfig;
-use sortie_forge::{ForgeError, QueuedJob, RepoRef};
+use sortie_forge::ForgeError;
 use sortie_store::{Clock, Job, JobFilter, JobId, SystemClock, Timestamp};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The lease held by the replica that reconciles with GitHub.
+pub use push::RECOVERED_PUSH_REASON;
+
+/// The lease held by the replica that reconciles with GitHub ([`lease_name`] of GitHub).
 pub const RECONCILE_LEASE: &str = "reconciler/github";
 
 /// The history note of a job the reconciler created.
 pub const RECOVERED_REASON: &str =
     "recovered by reconcile: the forge lists it queued and no webhook brought it";
+
+/// The lease one replica holds while it reconciles with the forge of `flavor`:
+/// `reconciler/github`, `reconciler/gitea`, `reconciler/forgejo`.
+pub fn lease_name(flavor: Flavor) -> String {
+    format!("reconciler/{}", flavor.as_str())
+}
 
 /// Tunables of a pass that are not operator settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +74,8 @@ pub struct ReconcileOptions {
     pub overlap: Duration,
     /// Jobs stored this recently name the repositories whose queued jobs are listed.
     pub repos_window: Duration,
-    /// How many of the newest jobs are read to find those repositories.
+    /// How many of the newest jobs (and push deliveries) are read to find those repositories
+    /// and the commits already planned.
     pub recent_jobs: u32,
     /// A queued job is recovered only once the forge has held it this long: its webhook may
     /// still be on the way, or stored and not yet planned.
@@ -76,7 +97,8 @@ impl Default for ReconcileOptions {
     }
 }
 
-/// A job created because the forge lists it queued and no webhook brought it.
+/// A job created because the forge lists it (or its push's run) waiting and no webhook brought
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recovered {
     /// The new job.
@@ -85,6 +107,23 @@ pub struct Recovered {
     pub key: String,
     /// Its labels.
     pub labels: Vec<String>,
+}
+
+/// A commit planned because the forge ran it for a push sortie never heard of (push mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveredPush {
+    /// `owner/name`.
+    pub repo: String,
+    /// The commit.
+    pub commit: String,
+    /// The ref the forge's run names.
+    pub git_ref: String,
+    /// The forge's run that showed it.
+    pub run_id: u64,
+    /// The delivery recorded for it (`reconcile:owner/name@sha`).
+    pub delivery: String,
+    /// The delivery's outcome: what was planned.
+    pub outcome: String,
 }
 
 /// A failed webhook delivery sent again.
@@ -114,18 +153,22 @@ pub struct Closed {
 /// What one pass did, and why it did not do more.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
-    /// This replica held the lease and reconciled.
+    /// This replica held the lease of at least one forge and reconciled it.
     pub held_lease: bool,
-    /// Why the pass stopped early or did not run.
+    /// Why the pass stopped early, did not run, or left a forge to another replica.
     pub stopped: Option<String>,
-    /// Repositories whose queued jobs were listed.
+    /// Repositories whose queued jobs (or push runs) were listed.
     pub repos: Vec<String>,
     /// Jobs created.
     pub recovered: Vec<Recovered>,
+    /// Commits planned because their push webhook never came (push mode).
+    pub pushes: Vec<RecoveredPush>,
     /// Deliveries redelivered.
     pub redelivered: Vec<Redelivered>,
     /// Jobs the store thought were waiting that the forge reports taken or finished.
     pub closed: Vec<Closed>,
+    /// What a forge cannot be asked (older Gitea, Forgejo): skipped, not an error.
+    pub unsupported: Vec<String>,
     /// Calls that failed; the next pass tries again.
     pub errors: Vec<String>,
 }
@@ -141,6 +184,12 @@ impl ReconcileReport {
             self.redelivered.len(),
             self.errors.len()
         );
+        if !self.pushes.is_empty() {
+            s.push_str(&format!(", {} lost pushes planned", self.pushes.len()));
+        }
+        if !self.unsupported.is_empty() {
+            s.push_str(&format!("; not supported: {}", self.unsupported.join("; ")));
+        }
         if let Some(why) = &self.stopped {
             s.push_str(&format!("; stopped: {why}"));
         }
@@ -157,10 +206,22 @@ impl fmt::Display for ReconcileReport {
 /// What a replica remembers between passes.
 #[derive(Debug, Default)]
 struct Memory {
-    /// When the last pass that listed deliveries started.
-    last_pass: Option<OffsetDateTime>,
+    /// When the last pass that listed each forge's deliveries started.
+    last_pass: BTreeMap<Flavor, OffsetDateTime>,
     /// GUIDs redelivered, and when: each is redelivered once.
     redelivered: BTreeMap<String, OffsetDateTime>,
+    /// Forges whose missing listing was already logged at info level.
+    unsupported_logged: BTreeSet<Flavor>,
+    /// `(forge, repo, commit)` of push runs already found planned or recovered.
+    pushes_settled: HashSet<(Flavor, String, String)>,
+}
+
+/// The store's view, read once per pass.
+struct Snapshot {
+    /// The newest jobs (any state).
+    recent: Vec<Job>,
+    /// The jobs the store thinks still wait (queued or launching).
+    waiting: Vec<Job>,
 }
 
 /// The reconciler of one replica.
@@ -171,7 +232,8 @@ pub struct Reconciler {
     pub routing: RoutingConfig,
     /// Instance types for routing.
     pub catalog: Catalog,
-    /// Repositories (`owner/name`) listed on every pass besides those of recent jobs.
+    /// Repositories (`owner/name`) listed on every pass, on every forge, besides those of recent
+    /// jobs.
     pub repos: Vec<String>,
     /// What time it is for the store (the 24-hour window of jobs).
     pub clock: Arc<dyn Clock>,
@@ -215,7 +277,7 @@ impl Reconciler {
     }
 
     /// Reconciles every `limits.reconcile_interval` until `shutdown` fires, then gives up the
-    /// lease.
+    /// leases.
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(self.fleet.limits.reconcile_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,28 +294,34 @@ impl Reconciler {
         tracing::debug!("reconciler stopped");
     }
 
-    /// One pass now, if this replica can take the lease; otherwise a report saying who has it.
-    /// The lease is kept (it lapses after [`Reconciler::lease_ttl`]).
+    /// One pass now over every forge whose lease this replica can take; a forge whose lease
+    /// another replica holds is left to it (the report says so). The leases are kept (they lapse
+    /// after [`Reconciler::lease_ttl`]).
     pub async fn reconcile_once(&self) -> ReconcileReport {
         self.pass(None).await
     }
 
-    /// Gives up the lease if this replica holds it. False when it did not.
+    /// Gives up every forge's lease this replica holds. False when it held none.
     pub async fn release(&self) -> bool {
-        let store = &self.fleet.store;
-        match store
-            .release_lease(RECONCILE_LEASE, &self.fleet.replica)
-            .await
-        {
-            Ok(released) => released,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release the reconciler lease; it expires by itself");
-                false
+        let mut released = false;
+        for flavor in self.flavors() {
+            let name = lease_name(flavor);
+            match self
+                .fleet
+                .store
+                .release_lease(&name, &self.fleet.replica)
+                .await
+            {
+                Ok(yes) => released |= yes,
+                Err(e) => {
+                    tracing::warn!(lease = %name, error = %e, "could not release a reconciler lease; it expires by itself");
+                }
             }
         }
+        released
     }
 
-    /// How long the lease lives without renewal: three intervals, at least a minute.
+    /// How long a lease lives without renewal: three intervals, at least a minute.
     pub fn lease_ttl(&self) -> Duration {
         self.fleet
             .limits
@@ -262,58 +330,40 @@ impl Reconciler {
             .max(Duration::from_secs(60))
     }
 
+    /// The flavours of the configured connections.
+    fn flavors(&self) -> Vec<Flavor> {
+        let set: BTreeSet<Flavor> = self
+            .fleet
+            .forges
+            .values()
+            .map(|h| h.forge.flavor())
+            .collect();
+        set.into_iter().collect()
+    }
+
     async fn pass(&self, stop: Option<&Shutdown>) -> ReconcileReport {
         let mut report = ReconcileReport::default();
-        let Some(handle) = self.fleet.forge(Flavor::Github) else {
-            report.stopped = Some("no GitHub connection is configured".into());
-            return report;
-        };
-        if let Err(why) = self.hold_lease().await {
-            report.stopped = Some(why);
+        if self.fleet.forges.is_empty() {
+            report.stopped = Some("no forge connection is configured".into());
             return report;
         }
-        report.held_lease = true;
-        let forge = handle.forge.clone();
-        self.redeliver(forge.as_ref(), &mut report).await;
-        if stop.is_some_and(Shutdown::is_triggered) {
-            report.stopped = Some("shutting down".into());
-            return report;
-        }
-        if handle.mode != ForgeMode::WorkflowJob {
-            return report;
-        }
-        if let Err(why) = self.hold_lease().await {
-            report.stopped = Some(why);
-            return report;
-        }
-        let repos = match self.repos_served().await {
-            Ok(repos) => repos,
-            Err(e) => {
-                report
-                    .errors
-                    .push(format!("cannot list the recent jobs: {e}"));
-                return report;
-            }
-        };
-        // The jobs the store thinks still wait, read once per pass (step 3 for every repository).
-        let mut waiting_here = Vec::new();
-        for state in [JobState::Queued, JobState::Launching] {
-            let filter = JobFilter {
-                state: Some(state),
-                limit: self.options.recent_jobs,
-            };
-            match self.fleet.store.list_jobs(filter).await {
-                Ok(jobs) => waiting_here.extend(jobs),
-                Err(e) => report.errors.push(format!("cannot list {state} jobs: {e}")),
-            }
-        }
-        for repo in repos {
-            if stop.is_some_and(Shutdown::is_triggered) {
+        let mut snapshot = None;
+        let mut left = Vec::new();
+        for handle in self.fleet.forges.values() {
+            if stopping(stop) {
                 report.stopped = Some("shutting down".into());
                 break;
             }
-            self.recover_queued(forge.as_ref(), &repo, &waiting_here, &mut report)
+            if let Err(why) = self.hold_lease(handle.forge.flavor()).await {
+                left.push(why);
+                continue;
+            }
+            report.held_lease = true;
+            self.reconcile_forge(handle, &mut snapshot, stop, &mut report)
                 .await;
+        }
+        if report.stopped.is_none() && !left.is_empty() {
+            report.stopped = Some(left.join("; "));
         }
         if !report.recovered.is_empty() {
             // Jobs are queued now: start the dispatcher instead of waiting for its poll.
@@ -323,267 +373,124 @@ impl Reconciler {
         report
     }
 
-    /// Step 1: redeliver the App webhook's failed deliveries, once per GUID.
-    async fn redeliver(&self, forge: &dyn sortie_forge::Forge, report: &mut ReconcileReport) {
-        let started = OffsetDateTime::now_utc();
-        let since = {
-            let memory = lock(&self.memory);
-            match memory.last_pass {
-                Some(last) => last - self.options.overlap,
-                None => started - self.options.first_lookback,
-            }
-        };
-        let failed = match self.call(forge.failed_deliveries(since)).await {
-            Ok(failed) => failed,
-            Err(ForgeError::Unsupported { what, .. }) => {
-                tracing::debug!(%what, "webhook deliveries not reconciled");
-                return;
-            }
-            Err(e) => {
-                report
-                    .errors
-                    .push(format!("cannot list failed webhook deliveries: {e}"));
-                return;
-            }
-        };
-        for d in failed {
-            if lock(&self.memory).redelivered.contains_key(&d.guid) {
-                continue;
-            }
-            let event = match &d.action {
-                Some(action) => format!("{}.{action}", d.event),
-                None => d.event.clone(),
-            };
-            match self.call(forge.redeliver(d.id)).await {
-                Ok(()) => {
-                    tracing::info!(delivery = d.id, guid = %d.guid, %event, status = %d.status, "redelivered a failed webhook delivery");
-                    lock(&self.memory)
-                        .redelivered
-                        .insert(d.guid.clone(), started);
-                    self.fleet.metrics.reconcile_action("redelivery");
-                    report.redelivered.push(Redelivered {
-                        delivery_id: d.id,
-                        guid: d.guid,
-                        event,
-                    });
-                }
-                Err(e) => report.errors.push(format!(
-                    "cannot redeliver delivery {} ({}): {e}",
-                    d.id, d.guid
-                )),
-            }
+    /// Every step for one forge.
+    async fn reconcile_forge(
+        &self,
+        handle: &ForgeHandle,
+        snapshot: &mut Option<Snapshot>,
+        stop: Option<&Shutdown>,
+        report: &mut ReconcileReport,
+    ) {
+        let forge = handle.forge.as_ref();
+        let flavor = forge.flavor();
+        self.redeliver(forge, report).await;
+        if stopping(stop) {
+            report.stopped = Some("shutting down".into());
+            return;
         }
-        let mut memory = lock(&self.memory);
-        memory.last_pass = Some(started);
-        // A GUID older than the window is never listed again.
-        let horizon = since - self.options.first_lookback;
-        memory.redelivered.retain(|_, at| *at >= horizon);
+        if let Err(why) = self.hold_lease(flavor).await {
+            report.stopped = Some(why);
+            return;
+        }
+        if snapshot.is_none() {
+            *snapshot = self.snapshot(report).await;
+        }
+        let Some(snap) = snapshot.as_ref() else {
+            return;
+        };
+        let repos = self.repos_served(flavor, &snap.recent);
+        match handle.mode {
+            ForgeMode::WorkflowJob => {
+                for repo in repos {
+                    if stopping(stop) {
+                        report.stopped = Some("shutting down".into());
+                        break;
+                    }
+                    if !self
+                        .recover_queued(forge, &repo, &snap.waiting, report)
+                        .await
+                    {
+                        break;
+                    }
+                }
+            }
+            ForgeMode::Push => self.recover_pushes(forge, &repos, snap, stop, report).await,
+        }
     }
 
-    /// The repositories of the GitHub jobs stored within the window, and the extra ones.
-    async fn repos_served(&self) -> Result<Vec<String>, sortie_store::StoreError> {
-        let window = i64::try_from(self.options.repos_window.as_millis()).unwrap_or(i64::MAX);
-        let from = Timestamp::from_millis(self.clock.now().as_millis().saturating_sub(window));
-        let jobs = self
-            .fleet
-            .store
+    /// The newest jobs, and those the store thinks still wait; `None` (with the error reported)
+    /// when the store cannot say.
+    async fn snapshot(&self, report: &mut ReconcileReport) -> Option<Snapshot> {
+        let store = &self.fleet.store;
+        let recent = store
             .list_jobs(JobFilter {
                 state: None,
                 limit: self.options.recent_jobs,
             })
-            .await?;
-        let mut repos: BTreeSet<String> = jobs
-            .iter()
-            .filter(|j| j.created_at >= from && j.key.forge() == Flavor::Github)
-            .map(|j| j.key.repo().to_string())
-            .collect();
-        repos.extend(self.repos.iter().cloned());
-        Ok(repos.into_iter().collect())
-    }
-
-    /// Step 2 for one repository: create the queued jobs the store does not know.
-    async fn recover_queued(
-        &self,
-        forge: &dyn sortie_forge::Forge,
-        repo: &str,
-        waiting_here: &[Job],
-        report: &mut ReconcileReport,
-    ) {
-        let repo_ref = match RepoRef::parse(repo) {
-            Ok(r) => r,
-            Err(e) => {
-                report.errors.push(e.to_string());
-                return;
-            }
-        };
-        report.repos.push(repo.to_string());
-        let listed = match self.call(forge.queued_jobs(&repo_ref)).await {
-            Ok(listed) => listed,
+            .await;
+        let recent = match recent {
+            Ok(jobs) => jobs,
             Err(e) => {
                 report
                     .errors
-                    .push(format!("cannot list the queued jobs of {repo}: {e}"));
-                return;
+                    .push(format!("cannot list the recent jobs: {e}"));
+                return None;
             }
         };
-        let now = OffsetDateTime::now_utc();
-        let waiting: BTreeSet<u64> = listed.iter().map(|j| j.job_id).collect();
-        for job in listed {
-            if !due(&job, self.options.grace, now) {
-                continue;
-            }
-            if let Err(e) = self.recover(repo, job, report).await {
-                report.errors.push(e);
+        let mut waiting = Vec::new();
+        for state in [JobState::Queued, JobState::Launching] {
+            let filter = JobFilter {
+                state: Some(state),
+                limit: self.options.recent_jobs,
+            };
+            match store.list_jobs(filter).await {
+                Ok(jobs) => waiting.extend(jobs),
+                Err(e) => report.errors.push(format!("cannot list {state} jobs: {e}")),
             }
         }
-        if let Err(e) = self
-            .close_moved(forge, repo, &repo_ref, &waiting, waiting_here, report)
-            .await
-        {
-            report.errors.push(e);
-        }
+        Some(Snapshot { recent, waiting })
     }
 
-    /// Step 3 for one repository: jobs the store has queued or launching (for longer than the
-    /// grace) that the forge no longer lists waiting — their `in_progress` / `completed` webhook
-    /// was lost — are moved to where the forge says they are. A finished job's machine is then
-    /// ended by the sweeper like any finished job's.
-    async fn close_moved(
-        &self,
-        forge: &dyn sortie_forge::Forge,
-        repo: &str,
-        repo_ref: &RepoRef,
-        waiting: &BTreeSet<u64>,
-        waiting_here: &[Job],
-        report: &mut ReconcileReport,
-    ) -> Result<(), String> {
-        let store = self.fleet.store.as_ref();
-        let grace = i64::try_from(self.options.grace.as_millis()).unwrap_or(i64::MAX);
-        let before = self.clock.now().as_millis().saturating_sub(grace);
-        for job in waiting_here {
-            let JobKey::WorkflowJob {
-                forge: Flavor::Github,
-                repo: r,
-                job_id,
-                ..
-            } = &job.key
-            else {
-                continue;
-            };
-            if r != repo || waiting.contains(job_id) || job.created_at.as_millis() > before {
-                continue;
-            }
-            let status = match self.call(forge.job_status(repo_ref, *job_id)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    report
-                        .errors
-                        .push(format!("cannot read job {job_id} of {repo}: {e}"));
-                    continue;
-                }
-            };
-            let (event, reason) = match status.status.as_str() {
-                "completed" => {
-                    let (event, said) = completion(status.conclusion.as_deref());
-                    (
-                        event,
-                        format!("{said}; its webhook never came (found by reconcile)"),
-                    )
-                }
-                "in_progress" => (
-                    JobEvent::Started,
-                    format!(
-                        "the forge reports the job in progress on {}; its webhook never came \
-                             (found by reconcile)",
-                        status.runner_name.as_deref().unwrap_or("a runner")
-                    ),
-                ),
-                _ => continue,
-            };
-            let applied = store
-                .apply_event(job.id, event, &reason)
-                .await
-                .map_err(|e| format!("cannot move job {}: {e}", job.id))?;
-            if applied.transition == Transition::Unchanged {
-                continue;
-            }
-            tracing::info!(job = %job.id, key = %job.key, %reason, "job moved by reconcile");
-            self.fleet.metrics.reconcile_action("closed_job");
-            report.closed.push(Closed {
-                job: job.id,
-                key: job.key.to_string(),
-                status: status.status,
-                reason,
-            });
-        }
-        Ok(())
+    /// Whether jobs and deliveries of `key_flavor` belong to the connection of `flavor` (Gitea
+    /// and Forgejo share one when only one is configured, as [`Fleet::forge`] does).
+    fn serves(&self, flavor: Flavor, key_flavor: Flavor) -> bool {
+        self.fleet.forge(key_flavor).map(|h| h.forge.flavor()) == Some(flavor)
     }
 
-    async fn recover(
-        &self,
-        repo: &str,
-        job: QueuedJob,
-        report: &mut ReconcileReport,
-    ) -> Result<(), String> {
-        let store = self.fleet.store.as_ref();
-        let key = JobKey::WorkflowJob {
-            forge: Flavor::Github,
-            repo: repo.to_string(),
-            run_id: job.run_id,
-            run_attempt: job.run_attempt,
-            job_id: job.job_id,
-        };
-        let known = store
-            .get_job_by_key(&key)
-            .await
-            .map_err(|e| format!("cannot look up job {key}: {e}"))?;
-        if known.is_some() {
-            return Ok(());
+    /// The repositories of the forge's jobs stored within the window, and the extra ones.
+    fn repos_served(&self, flavor: Flavor, recent: &[Job]) -> Vec<String> {
+        let window = i64::try_from(self.options.repos_window.as_millis()).unwrap_or(i64::MAX);
+        let from = Timestamp::from_millis(self.clock.now().as_millis().saturating_sub(window));
+        let mut repos: BTreeSet<String> = recent
+            .iter()
+            .filter(|j| j.created_at >= from && self.serves(flavor, j.key.forge()))
+            .map(|j| j.key.repo().to_string())
+            .collect();
+        repos.extend(self.repos.iter().cloned());
+        repos.into_iter().collect()
+    }
+
+    /// Records that the forge cannot be asked `what`: in the report each pass, in the log at
+    /// info level once.
+    fn note_unsupported(&self, flavor: Flavor, what: &str, report: &mut ReconcileReport) {
+        let first = lock(&self.memory).unsupported_logged.insert(flavor);
+        if first {
+            tracing::info!(forge = %flavor, %what, "this forge cannot be reconciled with; jobs and pushes whose webhook is lost stay unknown");
         }
-        let decision = JobDecision::queued(
-            key.clone(),
-            job.labels.clone(),
-            &self.routing,
-            &self.catalog,
-        );
-        let applied = apply_job(store, decision)
-            .await
-            .map_err(|e| format!("cannot create job {key}: {e}"))?;
-        if !applied.created {
-            // A webhook (or another replica) got there first.
-            return Ok(());
-        }
-        let stored = store
-            .get_job_by_key(&key)
-            .await
-            .map_err(|e| format!("cannot read back job {key}: {e}"))?
-            .ok_or_else(|| format!("job {key} vanished after it was created"))?;
-        if let Err(e) = store.note_job(stored.id, RECOVERED_REASON).await {
-            tracing::warn!(job = %stored.id, error = %e, "could not note why the job was recovered");
-        }
-        tracing::info!(job = %stored.id, %key, outcome = %applied.outcome, "{RECOVERED_REASON}");
-        self.fleet.metrics.reconcile_action("recovered_job");
-        self.fleet
-            .metrics
-            .reconcile_recovered(Flavor::Github.as_str());
-        report.recovered.push(Recovered {
-            job: stored.id,
-            key: key.to_string(),
-            labels: job.labels,
-        });
-        Ok(())
+        report.unsupported.push(format!("{flavor}: {what}"));
     }
 
     /// Runs one forge call with the pass's per-call bound.
     async fn call<T>(
         &self,
+        flavor: Flavor,
         fut: impl std::future::Future<Output = Result<T, ForgeError>>,
     ) -> Result<T, ForgeError> {
         match tokio::time::timeout(self.options.call_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(ForgeError::Unreachable {
-                forge: "GitHub",
-                url: "the GitHub API".into(),
+                forge: forge_name(flavor),
+                url: format!("the {} API", forge_name(flavor)),
                 message: format!(
                     "no answer within {}s; the next pass tries again",
                     self.options.call_timeout.as_secs()
@@ -592,26 +499,35 @@ impl Reconciler {
         }
     }
 
-    /// Takes or renews the lease; the error says why this replica may not reconcile now.
-    async fn hold_lease(&self) -> Result<(), String> {
-        let store = &self.fleet.store;
-        match store
-            .try_acquire_lease(RECONCILE_LEASE, &self.fleet.replica, self.lease_ttl())
+    /// Takes or renews the forge's lease; the error says why this replica may not reconcile it.
+    async fn hold_lease(&self, flavor: Flavor) -> Result<(), String> {
+        let name = lease_name(flavor);
+        match self
+            .fleet
+            .store
+            .try_acquire_lease(&name, &self.fleet.replica, self.lease_ttl())
             .await
         {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
-                "another replica holds the {RECONCILE_LEASE:?} lease and reconciles"
+                "another replica holds the {name:?} lease and reconciles"
             )),
-            Err(e) => Err(format!("cannot take the {RECONCILE_LEASE:?} lease: {e}")),
+            Err(e) => Err(format!("cannot take the {name:?} lease: {e}")),
         }
     }
 }
 
-/// A listed job to recover: queued (not waiting for an approval — the planner ignores `waiting`
-/// too) and held by the forge at least `grace`.
-fn due(job: &QueuedJob, grace: Duration, now: OffsetDateTime) -> bool {
-    job.status == "queued" && job.created_at.is_none_or(|at| at + grace <= now)
+/// `GitHub`, `Gitea`, `Forgejo`.
+fn forge_name(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Github => "GitHub",
+        Flavor::Gitea => "Gitea",
+        Flavor::Forgejo => "Forgejo",
+    }
+}
+
+fn stopping(stop: Option<&Shutdown>) -> bool {
+    stop.is_some_and(Shutdown::is_triggered)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -624,6 +540,7 @@ fn log(report: &ReconcileReport) {
         tracing::debug!(%summary, "reconcile skipped");
     } else if report.recovered.is_empty()
         && report.redelivered.is_empty()
+        && report.closed.is_empty()
         && report.errors.is_empty()
     {
         tracing::debug!(%summary, "reconcile done");

@@ -1,4 +1,6 @@
+use super::jobs::due;
 use super::*;
+use sortie_forge::{QueuedJob, RepoRef};
 
 const NOW: OffsetDateTime = time::macros::datetime!(2030-01-01 12:00:00 UTC);
 

@@ -22,6 +22,7 @@ use sortie_server::dispatcher::Dispatcher;
 use sortie_server::fleet::{self, Fleet};
 use sortie_server::ingest::{Ingest, DEFAULT_MAX_BATCH};
 use sortie_server::planner::{Planner, PlannerOptions};
+use sortie_server::reconciler::Reconciler;
 use sortie_server::sweeper::Sweeper;
 use sortie_store::{Clock, Delivery};
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,8 @@ pub struct Handler {
     router: axum::Router,
     planner: Planner,
     sweeper: Sweeper,
+    /// Runs one pass with each clean-up: lost webhooks, failed deliveries, stolen runners.
+    reconciler: Reconciler,
     /// The ingest writer's "fresh delivery" notices. The drain plans from the store instead, so
     /// these are only emptied (the writer never blocks on them: it drops notices when full).
     fresh: Mutex<mpsc::Receiver<Delivery>>,
@@ -158,6 +161,7 @@ impl Handler {
         Handler {
             router: router(state, settings.max_body_bytes),
             sweeper: Sweeper::new(fleet.clone()),
+            reconciler: Reconciler::new(fleet.clone(), settings.routing.clone()),
             planner,
             fleet,
             fresh: Mutex::new(fresh),
@@ -232,15 +236,25 @@ impl Handler {
         Ok(answer(format, parts, bytes.to_vec()))
     }
 
-    /// One sweep (the seed's five-minute clean-up), then a drain: requeued jobs launch again.
+    /// One sweep (the seed's five-minute clean-up) and one reconcile pass (jobs whose webhook
+    /// was lost, failed App deliveries), then a drain: requeued and recovered jobs launch.
     async fn cleanup(&self, deadline: Instant) -> Value {
         let report = self.sweeper.sweep_once().await;
         // Another container may run the next clean-up: do not make it wait for the lease.
         self.sweeper.release().await;
         let summary = report.summary();
         tracing::info!(%summary, "clean-up done");
+        let reconciled = self.reconciler.reconcile_once().await;
+        self.reconciler.release().await;
+        tracing::info!(summary = %reconciled.summary(), "reconcile done");
         let drain = self.drain(deadline).await;
-        json!({"action": "cleanup", "summary": summary, "sweep": report, "drain": drain})
+        json!({
+            "action": "cleanup",
+            "summary": summary,
+            "sweep": report,
+            "reconcile": reconciled,
+            "drain": drain
+        })
     }
 
     /// An EventBridge EC2 event: the same handling as `POST /api/v1/events/ec2`, then a drain.
