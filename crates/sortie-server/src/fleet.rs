@@ -4,6 +4,7 @@
 //! Built once by `sortie serve` (or `sortie lambda`, or a test) from the settings; cheap to share
 //! as `Arc<Fleet>`.
 
+use crate::dispatcher::deadlines::{DeadlineSettings, PhaseDeadlines};
 use crate::metrics::Metrics;
 use sortie_core::forge::Flavor;
 use sortie_forge::{Forge, RepoRef, RunnerScope};
@@ -97,8 +98,13 @@ pub struct Limits {
     pub launch_call_timeout: Duration,
     /// Launch attempts per job before it fails for good.
     pub max_attempts: u32,
-    /// A job may stay `launching` this long before the sweeper retries it.
+    /// The overall bound from a machine's launch to its job started: past it the dispatcher
+    /// ends the machine and relaunches (or fails the job at `max_attempts`), whatever the phase
+    /// deadlines say; also the default of every provider's `job_start` deadline.
     pub launching_timeout: Duration,
+    /// `[deadlines.<provider>]` as given (provider name → settings); see
+    /// [`Limits::deadlines_for`] for the deadlines that apply.
+    pub deadlines: BTreeMap<String, DeadlineSettings>,
     /// A job may stay `running` this long before the sweeper times it out.
     pub running_timeout: Duration,
     /// A registered runner that has not taken a job after this long is a zombie.
@@ -109,8 +115,8 @@ pub struct Limits {
     pub max_runtime: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
-    /// How often the reconciler compares the store with the forge (GitHub: queued jobs, failed
-    /// webhook deliveries).
+    /// How often the reconciler compares the store with each forge (queued jobs, jobs finished
+    /// without their webhook, failed GitHub App deliveries, push-mode runs).
     pub reconcile_interval: Duration,
 }
 
@@ -125,6 +131,7 @@ impl Default for Limits {
             launch_call_timeout: Duration::from_secs(120),
             max_attempts: 3,
             launching_timeout: Duration::from_secs(15 * 60),
+            deadlines: BTreeMap::new(),
             running_timeout: Duration::from_secs(6 * 3600),
             idle_runner_timeout: Duration::from_secs(10 * 60),
             heartbeat_interval: Duration::from_secs(15),
@@ -132,6 +139,18 @@ impl Default for Limits {
             sweep_interval: Duration::from_secs(30),
             reconcile_interval: Duration::from_secs(60),
         }
+    }
+}
+
+impl Limits {
+    /// The phase deadlines of machines on `provider`: its `[deadlines.<provider>]` settings over
+    /// the built-in defaults ([`DeadlineSettings::resolve`]).
+    pub fn deadlines_for(&self, provider: &str) -> PhaseDeadlines {
+        self.deadlines
+            .get(provider)
+            .copied()
+            .unwrap_or_default()
+            .resolve(provider, self.launching_timeout)
     }
 }
 
@@ -260,20 +279,7 @@ pub async fn build(
     use sortie_forge::clock::SystemClock;
     let c = &settings.connections;
     let mut forges = BTreeMap::new();
-    if c.github.is_configured() {
-        let auth = match (&c.github.app_id, &c.github.private_key, &c.github.token) {
-            (Some(app_id), Some(key), _) => sortie_forge::github::GithubAuth::App {
-                app_id: app_id.clone(),
-                private_key_pem: key.clone(),
-                installation_id: None,
-            },
-            (_, _, Some(token)) => sortie_forge::github::GithubAuth::Token(token.clone()),
-            _ => unreachable_auth(),
-        };
-        let mut cfg = sortie_forge::github::GithubConfig::new(auth);
-        if let Some(api) = &c.github.api_url {
-            cfg.api_url = api.clone();
-        }
+    if let Some(cfg) = github_config(&c.github) {
         let web_url = c.github.web_url.clone().unwrap_or_else(|| {
             if cfg.api_url == sortie_forge::github::GITHUB_API_URL {
                 "https://github.com".into()
@@ -393,6 +399,40 @@ pub async fn build(
         default_provider: settings.routing.default_provider.clone(),
         wake: Arc::new(tokio::sync::Notify::new()),
     })
+}
+
+/// The GitHub client's settings from `[github]`, `None` when GitHub is not configured: the App
+/// (plus `[[github.extra_apps]]`) when both its halves are set, else the token.
+pub fn github_config(gh: &crate::config::GithubApi) -> Option<sortie_forge::github::GithubConfig> {
+    use sortie_forge::github::{GithubApp, GithubAuth, GithubConfig};
+    if !gh.is_configured() {
+        return None;
+    }
+    let auth = match (&gh.app_id, &gh.private_key, &gh.token) {
+        (Some(app_id), Some(key), _) => GithubAuth::App {
+            app_id: app_id.clone(),
+            private_key_pem: key.clone(),
+            installation_id: None,
+        },
+        (_, _, Some(token)) => GithubAuth::Token(token.clone()),
+        _ => unreachable_auth(),
+    };
+    let mut cfg = GithubConfig::new(auth);
+    if let Some(api) = &gh.api_url {
+        cfg.api_url = api.clone();
+    }
+    cfg.extra_apps = gh
+        .extra_apps
+        .iter()
+        .map(|a| GithubApp {
+            app_id: a.app_id.clone(),
+            private_key_pem: a.private_key.clone(),
+        })
+        .collect();
+    if let Some(n) = gh.max_concurrent_calls {
+        cfg.budget.max_in_flight = n;
+    }
+    Some(cfg)
 }
 
 fn unreachable_auth() -> sortie_forge::github::GithubAuth {

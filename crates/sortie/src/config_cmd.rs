@@ -1,14 +1,20 @@
 //! `sortie config check`: print the effective configuration with secrets redacted, then what
-//! sortie will connect to (forges, providers, dispatch limits, public URL), or say what is wrong
-//! with it (exit code 2).
+//! sortie will connect to (forges, providers, dispatch limits, public URL) and the GitHub API
+//! budget left per credential, or say what is wrong with it (exit code 2). An unreachable forge
+//! never fails the check: the budget line says why it could not tell.
 
 use crate::serve_cmd::load_settings;
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use sortie_forge::budget::describe;
+use sortie_forge::clock::SystemClock;
+use sortie_forge::github::GithubForge;
+use sortie_forge::Forge;
 use sortie_server::config::{Ec2Settings, GiteaApi, GithubApi, LocalSettings};
 use sortie_server::fleet::{ForgeMode, Limits, ScopeRule};
 use sortie_server::{Overrides, Settings};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Arguments of `sortie config`.
@@ -26,16 +32,27 @@ enum ConfigCommand {
         /// Configuration file (TOML).
         #[arg(long, env = "SORTIE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Do not call the forges (skips the API budget lines).
+        #[arg(long)]
+        offline: bool,
     },
 }
+
+/// How long `config check` waits for GitHub's budget answer before saying it could not tell.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `sortie config …`.
 pub fn run(args: &ConfigArgs) -> Result<()> {
     match &args.command {
-        ConfigCommand::Check { config } => {
+        ConfigCommand::Check { config, offline } => {
             let settings = load_settings(config.as_deref(), &Overrides::default())?;
             print!("{}", settings.to_redacted_toml());
             print!("{}", connections_report(&settings));
+            if !offline {
+                for line in github_budget_lines(&settings.connections.github) {
+                    println!("# {line}");
+                }
+            }
             Ok(())
         }
     }
@@ -70,6 +87,7 @@ fn connections_report(settings: &Settings) -> String {
     if c.ec2.ami_amd64.is_some() {
         configured.push("ec2");
     }
+    lines.extend(deadline_lines(&c.limits, &configured));
     let default = settings.routing.default_provider.as_str();
     if !configured.contains(&default) {
         lines.push(format!(
@@ -135,7 +153,55 @@ fn github_lines(gh: &GithubApi) -> Vec<String> {
         detail.push_str(&format!(", web {web}"));
     }
     detail.push_str(&format!(", runner scope {}", scope(&gh.scope)));
-    vec![format!("forge github: {auth}"), detail]
+    let calls = match gh.max_concurrent_calls {
+        Some(n) => n.to_string(),
+        None => format!("{} (default)", sortie_forge::budget::DEFAULT_MAX_IN_FLIGHT),
+    };
+    let extra = if gh.extra_apps.is_empty() {
+        "none".to_string()
+    } else {
+        let ids: Vec<&str> = gh.extra_apps.iter().map(|a| a.app_id.as_str()).collect();
+        format!("{} (private keys set)", ids.join(", "))
+    };
+    vec![
+        format!("forge github: {auth}"),
+        detail,
+        format!("  API calls in flight at most {calls}, extra Apps {extra}"),
+    ]
+}
+
+/// `github budget: installation 42 (acme): core: 4,990/5,000 left, resets at 12:34:56Z` per
+/// credential, from GitHub's free `GET /rate_limit`; or one line saying why it could not tell.
+fn github_budget_lines(gh: &GithubApi) -> Vec<String> {
+    let Some(mut cfg) = sortie_server::fleet::github_config(gh) else {
+        return Vec::new();
+    };
+    // Short: one retry, no rate-limit wait sat out.
+    cfg.retry.max_attempts = 2;
+    cfg.retry.max_wait = Duration::from_secs(1);
+    let probe = async {
+        let forge = GithubForge::new(cfg, Arc::new(SystemClock))?;
+        forge.probe_budget().await
+    };
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| {
+            rt.block_on(async { tokio::time::timeout(PROBE_TIMEOUT, probe).await })
+                .map_err(|_| format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))
+        });
+    match answer {
+        Ok(Ok(budgets)) if budgets.is_empty() => {
+            vec!["github budget: GitHub answered with no credential to report".into()]
+        }
+        Ok(Ok(budgets)) => budgets
+            .iter()
+            .map(|b| format!("github budget: {}: {}", b.scope, describe(b)))
+            .collect(),
+        Ok(Err(e)) => vec![format!("github budget: could not tell ({e})")],
+        Err(why) => vec![format!("github budget: could not tell ({why})")],
+    }
 }
 
 fn gitea_lines(gt: &GiteaApi) -> Vec<String> {
@@ -277,4 +343,30 @@ fn dispatch_lines(l: &Limits) -> Vec<String> {
             l.dispatch_poll.as_millis()
         ),
     ]
+}
+
+/// The phase deadlines of each configured provider, and of any other `[deadlines.<provider>]`.
+fn deadline_lines(l: &Limits, configured: &[&str]) -> Vec<String> {
+    let mut providers: Vec<&str> = configured.to_vec();
+    providers.extend(
+        l.deadlines
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !configured.contains(p)),
+    );
+    let mut lines = vec![format!(
+        "deadlines (each from the phase before; launching_timeout {} bounds launch to job \
+         started):",
+        secs(l.launching_timeout)
+    )];
+    for p in providers {
+        let d = l.deadlines_for(p);
+        lines.push(format!(
+            "  {p}: boot {}, register {}, job_start {}",
+            secs(d.boot),
+            secs(d.register),
+            secs(d.job_start)
+        ));
+    }
+    lines
 }

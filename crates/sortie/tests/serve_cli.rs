@@ -70,6 +70,8 @@ subnets = ["subnet-a@eu-west-1a", "subnet-b"]
 [dispatch]
 concurrency = 4
 max_per_provider = { ec2 = 20 }
+[deadlines.ec2]
+register_secs = 240
 "#,
     )
     .unwrap();
@@ -91,6 +93,12 @@ max_per_provider = { ec2 = 20 }
         "SORTIE_EC2_SECURITY_GROUPS",
         "SORTIE_EC2_INSTANCE_PROFILE",
         "SORTIE_EC2_REGION",
+        "SORTIE_DEADLINES_LOCAL_BOOT_SECS",
+        "SORTIE_DEADLINES_LOCAL_REGISTER_SECS",
+        "SORTIE_DEADLINES_LOCAL_JOB_START_SECS",
+        "SORTIE_DEADLINES_EC2_BOOT_SECS",
+        "SORTIE_DEADLINES_EC2_REGISTER_SECS",
+        "SORTIE_DEADLINES_EC2_JOB_START_SECS",
     ]
     .into_iter()
     .chain(sortie_server::config::seed::SEED_VARIABLES)
@@ -124,13 +132,94 @@ max_per_provider = { ec2 = 20 }
         "#   ami amd64 ami-0aaaaaaaaaaaaaaaa, ami arm64 not set\n",
         "#   subnets subnet-a@eu-west-1a, subnet-b, security groups none\n",
         "# dispatch: concurrency 4, max_per_repo 0 (no limit), max_per_provider ec2=20",
+        // Built-in defaults, and the file's register_secs for ec2.
+        "# deadlines (each from the phase before; launching_timeout 900s bounds launch to job \
+         started):\n#   local: boot 60s, register 120s, job_start 900s\n\
+         #   ec2: boot 300s, register 240s, job_start 900s\n",
     ] {
         assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");
     }
     assert!(!stdout.contains("secret-value"), "{stdout}");
     assert!(!stdout.contains("BEGIN RSA"), "{stdout}");
+    // A key GitHub cannot use does not fail the check: the budget line says why.
+    assert!(
+        stdout.contains("# github budget: could not tell (forge configuration error:"),
+        "{stdout}"
+    );
     // The report is comments: the output is still a configuration file.
     toml::from_str::<toml::Table>(&stdout).unwrap();
+}
+
+/// `sortie config check` on `file`, without the GitHub variables of the test's own environment.
+async fn config_check(file: std::path::PathBuf) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = sortie();
+        for v in [
+            "SORTIE_GITHUB_API_URL",
+            "SORTIE_GITHUB_APP_ID",
+            "SORTIE_GITHUB_PRIVATE_KEY",
+            "SORTIE_GITHUB_PRIVATE_KEY_FILE",
+            "SORTIE_GITHUB_TOKEN",
+        ] {
+            cmd.env_remove(v);
+        }
+        let out = cmd
+            .args(["config", "check", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_shows_the_github_budget_left_per_credential() {
+    use sortie_testkit::forge::keys::{TEST_APP_PRIVATE_KEY, TEST_APP_PUBLIC_KEY};
+    let gh = sortie_testkit::forge::FakeGithub::start().await.unwrap();
+    gh.register_app("12345", TEST_APP_PUBLIC_KEY);
+    gh.add_org("acme", 42);
+    gh.set_rate_remaining(42, 4990);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app.pem");
+    std::fs::write(&key, TEST_APP_PRIVATE_KEY).unwrap();
+    let file = dir.path().join("sortie.toml");
+    let config = |api: &str| {
+        format!(
+            "[github]\napi_url = \"{api}\"\napp_id = 12345\nprivate_key_file = \"{}\"\n",
+            key.display()
+        )
+    };
+    std::fs::write(&file, config(&gh.url())).unwrap();
+    let (ok, out) = config_check(file.clone()).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "# github budget: app 12345 installation 42 (acme): core: 4,990/5,000 left, resets at "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("#   API calls in flight at most 8 (default), extra Apps none\n"),
+        "{out}"
+    );
+    assert_eq!(gh.calls_to("GET /rate_limit").len(), 1);
+    assert!(!out.contains("BEGIN RSA"), "{out}");
+
+    // Nothing listens there: the check still passes and says why it could not tell.
+    std::fs::write(&file, config("http://127.0.0.1:1")).unwrap();
+    let (ok, out) = config_check(file.clone()).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("# github budget: could not tell (cannot reach GitHub at http://127.0.0.1:1"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! ones (`SORTIE_GITHUB_APP_ID`, `SORTIE_GITEA_URL`, …, see docs/configuration.md).
 
 use super::{ConfigError, Origin, Secret};
+use crate::dispatcher::deadlines::{DeadlineSettings, Phase};
 use crate::fleet::{ForgeMode, Limits, ScopeRule};
 use serde::Deserialize;
 use sortie_core::forge::Flavor;
@@ -29,6 +30,21 @@ pub struct GithubApi {
     pub scope: ScopeRule,
     /// `web_url`: where git clones from (default `https://github.com`, or the API host).
     pub web_url: Option<String>,
+    /// `[[github.extra_apps]]`: more GitHub Apps installed on the same organisations, whose
+    /// budgets the calls are spread over (the first App, `app_id`, stays the webhook's).
+    pub extra_apps: Vec<GithubExtraApp>,
+    /// `max_concurrent_calls`: calls to GitHub in flight at once (default 8; GitHub's secondary
+    /// limits forbid many concurrent requests).
+    pub max_concurrent_calls: Option<usize>,
+}
+
+/// One `[[github.extra_apps]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubExtraApp {
+    /// `app_id`.
+    pub app_id: String,
+    /// `private_key` (PEM text) or read from `private_key_file`.
+    pub private_key: Secret,
 }
 
 impl GithubApi {
@@ -181,6 +197,17 @@ pub(super) struct ForgeApiFile {
     pub url: Option<String>,
     pub kind: Option<String>,
     pub mode: Option<String>,
+    pub extra_apps: Option<Vec<ExtraAppFile>>,
+    pub max_concurrent_calls: Option<usize>,
+}
+
+/// One `[[github.extra_apps]]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExtraAppFile {
+    pub app_id: Option<toml::Value>,
+    pub private_key: Option<String>,
+    pub private_key_file: Option<PathBuf>,
 }
 
 /// `[dispatch]` in the file.
@@ -201,6 +228,15 @@ pub(super) struct DispatchFile {
     sweep_interval_secs: Option<u64>,
     reconcile_interval_secs: Option<u64>,
     poll_ms: Option<u64>,
+}
+
+/// `[deadlines.<provider>]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeadlinesFile {
+    boot_secs: Option<u64>,
+    register_secs: Option<u64>,
+    job_start_secs: Option<u64>,
 }
 
 /// `[local]` in the file.
@@ -237,6 +273,7 @@ pub(super) struct ConnectionFiles {
     pub github: Option<ForgeApiFile>,
     pub gitea: Option<ForgeApiFile>,
     pub dispatch: Option<DispatchFile>,
+    pub deadlines: Option<BTreeMap<String, DeadlinesFile>>,
     pub local: Option<LocalFile>,
     pub ec2: Option<Ec2File>,
     pub origin: Option<Origin>,
@@ -322,6 +359,184 @@ fn scope(
 
 /// A variable's value and its origin, when it is set.
 type FromEnv = Option<(String, Origin)>;
+
+/// `[[github.extra_apps]]`: each needs an `app_id` other than the first App's and one key, and
+/// they only add to a first App (`app_id`).
+fn extra_apps(
+    files: Vec<ExtraAppFile>,
+    first: Option<&str>,
+    origin: &Origin,
+) -> Result<Vec<GithubExtraApp>, ConfigError> {
+    const KEY: &str = "github.extra_apps";
+    if !files.is_empty() && first.is_none() {
+        return Err(invalid(
+            KEY,
+            origin,
+            "extra Apps add to a first GitHub App: set [github] app_id and private_key \
+             (or private_key_file) too"
+                .into(),
+        ));
+    }
+    let mut seen: Vec<String> = first.into_iter().map(str::to_string).collect();
+    let mut out = Vec::new();
+    for (i, f) in files.into_iter().enumerate() {
+        let n = i + 1;
+        let app_id = match f.app_id {
+            Some(toml::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        if app_id.trim().is_empty() {
+            return Err(invalid(KEY, origin, format!("extra App {n} has no app_id")));
+        }
+        if seen.contains(&app_id) {
+            return Err(invalid(
+                KEY,
+                origin,
+                format!("App {app_id} is given twice; each App once"),
+            ));
+        }
+        seen.push(app_id.clone());
+        let private_key = match (f.private_key, f.private_key_file) {
+            (Some(k), None) if !k.trim().is_empty() => Secret::new(k),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        KEY,
+                        origin,
+                        format!("App {app_id}: cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                if text.trim().is_empty() {
+                    return Err(invalid(
+                        KEY,
+                        origin,
+                        format!(
+                            "App {app_id}: {} is empty; it should hold the App's PEM private key",
+                            path.display()
+                        ),
+                    ));
+                }
+                Secret::new(text)
+            }
+            _ => {
+                return Err(invalid(
+                    KEY,
+                    origin,
+                    format!("App {app_id} needs one of private_key or private_key_file"),
+                ))
+            }
+        };
+        out.push(GithubExtraApp {
+            app_id,
+            private_key,
+        });
+    }
+    Ok(out)
+}
+
+/// The deadline settings of the providers sortie builds, with their variables:
+/// `SORTIE_DEADLINES_<PROVIDER>_<KEY>`. Another provider's deadlines are set in the file only.
+const DEADLINE_VARS: [(&str, Phase, &str, &str); 6] = [
+    (
+        "local",
+        Phase::Boot,
+        "deadlines.local.boot_secs",
+        "SORTIE_DEADLINES_LOCAL_BOOT_SECS",
+    ),
+    (
+        "local",
+        Phase::Register,
+        "deadlines.local.register_secs",
+        "SORTIE_DEADLINES_LOCAL_REGISTER_SECS",
+    ),
+    (
+        "local",
+        Phase::JobStart,
+        "deadlines.local.job_start_secs",
+        "SORTIE_DEADLINES_LOCAL_JOB_START_SECS",
+    ),
+    (
+        "ec2",
+        Phase::Boot,
+        "deadlines.ec2.boot_secs",
+        "SORTIE_DEADLINES_EC2_BOOT_SECS",
+    ),
+    (
+        "ec2",
+        Phase::Register,
+        "deadlines.ec2.register_secs",
+        "SORTIE_DEADLINES_EC2_REGISTER_SECS",
+    ),
+    (
+        "ec2",
+        Phase::JobStart,
+        "deadlines.ec2.job_start_secs",
+        "SORTIE_DEADLINES_EC2_JOB_START_SECS",
+    ),
+];
+
+/// `[deadlines.<provider>]` from the file, then the variables over it. A deadline of 0 would end
+/// every machine at once and is refused.
+fn deadlines(
+    file: BTreeMap<String, DeadlinesFile>,
+    file_origin: &Origin,
+    take: &mut dyn FnMut(&'static str) -> FromEnv,
+    launching_timeout: Duration,
+) -> Result<BTreeMap<String, DeadlineSettings>, ConfigError> {
+    let positive = |provider: &str, phase: Phase, origin: &Origin, secs: u64| {
+        if secs > 0 {
+            return Ok(Duration::from_secs(secs));
+        }
+        let key = DEADLINE_VARS
+            .iter()
+            .find(|(p, ph, _, _)| *p == provider && *ph == phase)
+            .map_or("deadlines", |(_, _, key, _)| *key);
+        let default = DeadlineSettings::default()
+            .resolve(provider, launching_timeout)
+            .of(phase);
+        Err(invalid(
+            key,
+            origin,
+            format!(
+                "deadlines.{provider}.{} is 0, which would end every machine at once; give at \
+                 least 1 second, or remove it for the default ({}s)",
+                phase.key(),
+                default.as_secs()
+            ),
+        ))
+    };
+    let mut out = BTreeMap::new();
+    for (provider, table) in file {
+        let mut settings = DeadlineSettings::default();
+        for (phase, v) in [
+            (Phase::Boot, table.boot_secs),
+            (Phase::Register, table.register_secs),
+            (Phase::JobStart, table.job_start_secs),
+        ] {
+            if let Some(secs) = v {
+                settings.set(phase, positive(&provider, phase, file_origin, secs)?);
+            }
+        }
+        out.insert(provider, settings);
+    }
+    for (provider, phase, key, var) in DEADLINE_VARS {
+        if let Some((text, origin)) = take(var) {
+            let secs = text.trim().parse::<u64>().map_err(|_| {
+                invalid(
+                    key,
+                    &origin,
+                    format!("{text:?} is not a whole number of seconds"),
+                )
+            })?;
+            let d = positive(provider, phase, &origin, secs)?;
+            out.entry(provider.to_string())
+                .or_insert_with(DeadlineSettings::default)
+                .set(phase, d);
+        }
+    }
+    Ok(out)
+}
 
 /// The GitHub App's key: PEM text (`private_key`) or the file holding it (`private_key_file`).
 /// The environment's pair (`SORTIE_GITHUB_PRIVATE_KEY`, `SORTIE_GITHUB_PRIVATE_KEY_FILE`)
@@ -463,6 +678,12 @@ impl ConnectionFiles {
             gh.runner_group_id,
             false,
         )?;
+        out.github.extra_apps = extra_apps(
+            gh.extra_apps.unwrap_or_default(),
+            out.github.app_id.as_deref(),
+            &file_origin,
+        )?;
+        out.github.max_concurrent_calls = gh.max_concurrent_calls.map(|n| n.max(1));
 
         // [gitea]
         let gt = self.gitea.unwrap_or_default();
@@ -475,6 +696,11 @@ impl ConnectionFiles {
             (gt.api_url.is_some(), "gitea.api_url (use url)"),
             (gt.web_url.is_some(), "gitea.web_url (use url)"),
             (gt.runner_group_id.is_some(), "gitea.runner_group_id"),
+            (gt.extra_apps.is_some(), "gitea.extra_apps"),
+            (
+                gt.max_concurrent_calls.is_some(),
+                "gitea.max_concurrent_calls",
+            ),
         ] {
             if present {
                 return Err(invalid(
@@ -538,6 +764,7 @@ impl ConnectionFiles {
             launch_call_timeout: secs(d.launch_call_timeout_secs, def.launch_call_timeout),
             max_attempts: d.max_attempts.unwrap_or(def.max_attempts).max(1),
             launching_timeout: secs(d.launching_timeout_secs, def.launching_timeout),
+            deadlines: BTreeMap::new(),
             running_timeout: secs(d.running_timeout_secs, def.running_timeout),
             idle_runner_timeout: secs(d.idle_runner_timeout_secs, def.idle_runner_timeout),
             heartbeat_interval: secs(d.heartbeat_interval_secs, def.heartbeat_interval),
@@ -556,6 +783,12 @@ impl ConnectionFiles {
                     .into(),
             ));
         }
+        out.limits.deadlines = deadlines(
+            self.deadlines.unwrap_or_default(),
+            &file_origin,
+            &mut take,
+            out.limits.launching_timeout,
+        )?;
 
         // [local]
         let l = self.local.unwrap_or_default();

@@ -308,6 +308,98 @@ fn a_token_alone_or_an_app_alone_configures_github() {
 }
 
 #[test]
+fn extra_github_apps_spread_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("second.pem");
+    std::fs::write(&key_file, PEM).unwrap();
+    let file = format!(
+        "[github]\napp_id = 1\nprivate_key = \"first-pem\"\nmax_concurrent_calls = 4\n\
+         [[github.extra_apps]]\napp_id = 2\nprivate_key_file = \"{}\"\n\
+         [[github.extra_apps]]\napp_id = \"Iv1.third\"\nprivate_key = \"third-pem\"\n",
+        key_file.display()
+    );
+    let c = connections(Some(&file), &[]);
+    let apps: Vec<(&str, &str)> = c
+        .github
+        .extra_apps
+        .iter()
+        .map(|a| (a.app_id.as_str(), a.private_key.expose()))
+        .collect();
+    assert_eq!(apps, vec![("2", PEM), ("Iv1.third", "third-pem")]);
+    assert_eq!(c.github.max_concurrent_calls, Some(4));
+    assert!(
+        !format!("{c:?}").contains("third-pem"),
+        "keys stay out of Debug"
+    );
+    // None by default; zero is raised to one.
+    let c = connections(Some("[github]\nmax_concurrent_calls = 0\n"), &[]);
+    assert!(c.github.extra_apps.is_empty());
+    assert_eq!(c.github.max_concurrent_calls, Some(1));
+    assert_eq!(connections(None, &[]).github.max_concurrent_calls, None);
+    // The first App may come from the environment.
+    let c = connections(
+        Some("[[github.extra_apps]]\napp_id = 2\nprivate_key = \"k2\"\n"),
+        &[
+            ("SORTIE_GITHUB_APP_ID", "1"),
+            ("SORTIE_GITHUB_PRIVATE_KEY", PEM),
+        ],
+    );
+    assert_eq!(c.github.extra_apps.len(), 1);
+}
+
+#[test]
+fn extra_github_apps_are_refused_when_incomplete() {
+    let first = "[github]\napp_id = 1\nprivate_key = \"k\"\n";
+    let rows: &[(&str, &[&str])] = &[
+        (
+            "[[github.extra_apps]]\napp_id = 2\nprivate_key = \"k2\"\n",
+            &["add to a first GitHub App", "app_id and private_key"],
+        ),
+        (
+            "[github]\ntoken = \"ghp_x\"\n[[github.extra_apps]]\napp_id = 2\nprivate_key = \"k2\"\n",
+            &["add to a first GitHub App"],
+        ),
+    ];
+    for (file, fragments) in rows {
+        assert_refused(file, &[], "github.extra_apps", fragments);
+    }
+    let rows: &[(&str, &[&str])] = &[
+        ("private_key = \"k2\"\n", &["extra App 1 has no app_id"]),
+        (
+            "app_id = 2\n",
+            &["App 2 needs one of private_key or private_key_file"],
+        ),
+        (
+            "app_id = 2\nprivate_key = \"k\"\nprivate_key_file = \"/k.pem\"\n",
+            &["needs one of"],
+        ),
+        (
+            "app_id = 2\nprivate_key_file = \"/no/such/second.pem\"\n",
+            &["App 2: cannot read /no/such/second.pem"],
+        ),
+        (
+            "app_id = 1\nprivate_key = \"k\"\n",
+            &["App 1 is given twice"],
+        ),
+    ];
+    for (extra, fragments) in rows {
+        let file = format!("{first}[[github.extra_apps]]\n{extra}");
+        assert_refused(&file, &[], "github.extra_apps", fragments);
+    }
+    // An unknown key in an entry is refused by name.
+    let file = format!("{first}[[github.extra_apps]]\napp_id = 2\nkey = \"k\"\n");
+    let err = load(Some(&file), &[]).unwrap_err().to_string();
+    assert!(err.contains("key"), "{err}");
+    // Gitea has neither setting.
+    assert_refused(
+        "[gitea]\nmax_concurrent_calls = 2",
+        &[],
+        "gitea",
+        &["gitea.max_concurrent_calls"],
+    );
+}
+
+#[test]
 fn zero_counts_are_raised_to_one() {
     let file = "[dispatch]\nconcurrency = 0\nmax_attempts = 0\n[local]\nmax_concurrent = 0\n";
     let c = connections(Some(file), &[]);
@@ -551,4 +643,109 @@ fn secrets_never_appear_in_debug_output() {
         .unwrap_err()
         .to_string();
     assert!(!err.contains("file_secret"), "{err}");
+}
+
+#[test]
+fn deadlines_per_provider_from_the_file_and_the_environment() {
+    use crate::dispatcher::deadlines::DeadlineSettings;
+    let secs = |d: crate::dispatcher::deadlines::PhaseDeadlines| {
+        (
+            d.boot.as_secs(),
+            d.register.as_secs(),
+            d.job_start.as_secs(),
+        )
+    };
+    // Nothing given (an empty [deadlines] too): the built-in defaults, job_start following
+    // dispatch.launching_timeout_secs.
+    for file in [None, Some("[deadlines]\n")] {
+        let l = connections(file, &[]).limits;
+        assert!(l.deadlines.is_empty());
+        assert_eq!(secs(l.deadlines_for("ec2")), (300, 180, 900));
+        assert_eq!(secs(l.deadlines_for("local")), (60, 120, 900));
+    }
+    let file = r#"
+        [dispatch]
+        launching_timeout_secs = 1200
+        [deadlines.ec2]
+        boot_secs = 420
+        register_secs = 240
+        [deadlines.local]
+        job_start_secs = 30
+        [deadlines.gcp]
+        boot_secs = 90
+    "#;
+    let l = connections(Some(file), &[]).limits;
+    assert_eq!(secs(l.deadlines_for("ec2")), (420, 240, 1200));
+    assert_eq!(secs(l.deadlines_for("local")), (60, 120, 30));
+    assert_eq!(secs(l.deadlines_for("gcp")), (90, 1200, 1200));
+    assert_eq!(l.deadlines["gcp"].register, None, "as given, unresolved");
+    // The variables win over the file, key by key.
+    let env = [
+        ("SORTIE_DEADLINES_EC2_REGISTER_SECS", "200"),
+        ("SORTIE_DEADLINES_EC2_JOB_START_SECS", " 600 "),
+        ("SORTIE_DEADLINES_LOCAL_BOOT_SECS", "5"),
+        ("SORTIE_DEADLINES_LOCAL_REGISTER_SECS", "6"),
+    ];
+    let s = load(Some(file), &env).unwrap();
+    let l = &s.connections.limits;
+    assert_eq!(secs(l.deadlines_for("ec2")), (420, 200, 600));
+    assert_eq!(secs(l.deadlines_for("local")), (5, 6, 30));
+    assert!(s
+        .sources
+        .contains(&Origin::Env("SORTIE_DEADLINES_LOCAL_BOOT_SECS")));
+    // A variable alone makes the provider's entry.
+    let l = connections(None, &[("SORTIE_DEADLINES_EC2_BOOT_SECS", "100")]).limits;
+    assert_eq!(
+        l.deadlines["ec2"],
+        DeadlineSettings {
+            boot: Some(Duration::from_secs(100)),
+            ..DeadlineSettings::default()
+        }
+    );
+}
+
+#[test]
+fn a_zero_or_malformed_deadline_is_refused_saying_what_to_give() {
+    assert_refused(
+        "[deadlines.ec2]\nregister_secs = 0",
+        &[],
+        "deadlines.ec2.register_secs",
+        &[
+            "deadlines.ec2.register_secs is 0",
+            "at least 1 second",
+            "default (180s)",
+            "(from the file sortie.toml)",
+        ],
+    );
+    // Another provider's key is named in the message.
+    assert_refused(
+        "[dispatch]\nlaunching_timeout_secs = 600\n[deadlines.gcp]\njob_start_secs = 0",
+        &[],
+        "deadlines",
+        &["deadlines.gcp.job_start_secs is 0", "default (600s)"],
+    );
+    let from = "(from the environment variable SORTIE_DEADLINES_LOCAL_BOOT_SECS)";
+    for (value, fragment) in [
+        ("0", "default (60s)"),
+        ("1m", "\"1m\" is not a whole number of seconds"),
+        ("", "is not a whole number"),
+    ] {
+        assert_refused(
+            "",
+            &[("SORTIE_DEADLINES_LOCAL_BOOT_SECS", value)],
+            "deadlines.local.boot_secs",
+            &[fragment, from],
+        );
+    }
+    // Unknown keys and the wrong types, as everywhere in the file.
+    for (file, fragment) in [
+        ("[deadlines.ec2]\nboot = 300", "unknown field `boot`"),
+        ("[deadlines.ec2]\nboot_secs = \"5m\"", "boot_secs"),
+        ("[deadlines]\nboot_secs = 300", "boot_secs"),
+    ] {
+        let err = load(Some(file), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{file}: {text}");
+        assert!(text.contains(fragment), "{fragment:?} not in {text:?}");
+    }
 }

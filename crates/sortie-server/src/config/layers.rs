@@ -1,6 +1,8 @@
 //! Merging the layers: defaults → file → environment → flags, then checking every value.
 
-use super::connections::{ConnectionFiles, DispatchFile, Ec2File, ForgeApiFile, LocalFile};
+use super::connections::{
+    ConnectionFiles, DeadlinesFile, DispatchFile, Ec2File, ForgeApiFile, LocalFile,
+};
 use super::{
     ConfigError, ForgeSettings, Origin, Secret, Settings, DEFAULT_DATABASE_URL, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PROVIDER,
@@ -35,6 +37,7 @@ struct FileLayer {
     public_url: Option<String>,
     owner: Option<String>,
     dispatch: Option<DispatchFile>,
+    deadlines: Option<std::collections::BTreeMap<String, DeadlinesFile>>,
     local: Option<LocalFile>,
     ec2: Option<Ec2File>,
 }
@@ -132,6 +135,7 @@ impl Raw {
             github,
             gitea,
             dispatch: file.dispatch,
+            deadlines: file.deadlines,
             local: file.local,
             ec2: file.ec2,
             origin: Some(o.clone()),

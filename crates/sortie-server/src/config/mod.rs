@@ -11,7 +11,9 @@ mod layers;
 mod render;
 pub mod seed;
 
-pub use connections::{Connections, Ec2Settings, GiteaApi, GithubApi, LocalSettings};
+pub use connections::{
+    Connections, Ec2Settings, GiteaApi, GithubApi, GithubExtraApp, LocalSettings,
+};
 pub use layers::{load, Overrides};
 
 use sortie_core::labels::RoutingConfig;

@@ -5,15 +5,17 @@
 //!   ▼                                                              ▼
 //! route → provider; limits                               instance recorded for this attempt?
 //!   ▼                                                       no  → resume the launch (same attempt)
-//! bootstrap token (sbt_…, stored hashed)                    yes → it never started its job within
-//!   ▼                                                             launching_timeout: end it, requeue
+//! bootstrap token (sbt_…, stored hashed)                    yes → the deadline of the phase it is
+//!   ▼                                                             in (boot, register, job start;
+//!   ▼                                                             see [`deadlines`]) passed: end it,
+//!   ▼                                                             requeue; else hold the claim
 //! queued → launching ("launching on ec2: …")
 //!   ▼
 //! provider.launch(idempotency token = job key + attempt; the provider also adopts a machine
 //!                 already tagged with the job, so a crash here never makes a second one)
 //!   ▼
-//! record_instance (one per job attempt, enforced by the store) → keep the claim for
-//! launching_timeout: the job is this replica's until its machine reports
+//! record_instance (one per job attempt, enforced by the store) → keep the claim until the boot
+//! deadline can be checked (at most claim_ttl): the job is this replica's until then
 //! ```
 //!
 //! The runner credential (JIT config, registration) is minted when the machine redeems its
@@ -25,6 +27,9 @@
 //! attempt is either served or ended and requeued with the next attempt (a new idempotency
 //! token, a new runner name).
 
+pub mod deadlines;
+mod overdue;
+
 use crate::fleet::Fleet;
 use crate::shutdown::Shutdown;
 use sha2::{Digest, Sha256};
@@ -35,7 +40,8 @@ use sortie_provider::{
     Bootstrap, InstanceId as ProviderInstanceId, LaunchRequest, OneTimeSecret, ProviderError,
 };
 use sortie_store::{
-    ClaimedJob, InstanceFilter, InstanceState, Job, JobFilter, NewInstance, StoreError,
+    ClaimedJob, Clock, InstanceFilter, InstanceState, Job, JobFilter, NewInstance, StoreError,
+    SystemClock,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,12 +76,23 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     fleet: Arc<Fleet>,
+    /// What time it is for the phase deadlines; must be the store's clock (the phase times
+    /// come from it).
+    clock: Arc<dyn Clock>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `fleet`.
+    /// A dispatcher over `fleet`, on the system clock.
     pub fn new(fleet: Arc<Fleet>) -> Dispatcher {
-        Dispatcher { fleet }
+        Dispatcher {
+            fleet,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same dispatcher reading time from `clock` (tests share the store's `ManualClock`).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Dispatcher {
+        Dispatcher { clock, ..self }
     }
 
     /// Claims and dispatches jobs until `shutdown`, at most `limits.concurrency` at once. Idle,
@@ -375,7 +392,7 @@ impl Dispatcher {
                     tracing::error!(job = %job.id, instance = %new, error = %e, "cannot terminate the extra machine; the sweeper will retry (it is tagged)");
                 }
                 f.store
-                    .renew_claim(job.id, &f.replica, f.limits.launching_timeout)
+                    .renew_claim(job.id, &f.replica, self.first_check_in(&provider_name))
                     .await?;
                 return Ok(Outcome::Launched {
                     provider: provider_name,
@@ -403,7 +420,7 @@ impl Dispatcher {
         }
         f.store.note_job(job.id, &note).await?;
         f.store
-            .renew_claim(job.id, &f.replica, f.limits.launching_timeout)
+            .renew_claim(job.id, &f.replica, self.first_check_in(&provider_name))
             .await?;
         tracing::info!(job = %job.id, key = %job.key, provider = %provider_name, instance = %launched.instance_id, adopted = launched.adopted, "machine launched");
         Ok(Outcome::Launched {
@@ -454,57 +471,7 @@ impl Dispatcher {
             tracing::info!(job = %job.id, key = %job.key, "resuming a launch that was not recorded");
             return self.launch_machine(job, provider).await;
         };
-        // The machine had `launching_timeout` to start the job and did not.
-        let sessions = f.store.list_sessions(Some(job.id)).await?;
-        let session = sessions.iter().find(|s| s.attempt == job.attempt);
-        if let Some(s) = session {
-            if s.job_started_at.is_some() && s.finished_at.is_none() {
-                // The agent says its runner took a job; the forge has not said so about this
-                // one (or the runner serves another job). The sweeper and the reconciler decide.
-                f.store
-                    .renew_claim(job.id, &f.replica, f.limits.launching_timeout)
-                    .await?;
-                return Ok(Outcome::Nothing(
-                    "machine's runner is busy; waiting for the forge".into(),
-                ));
-            }
-        }
-        let phase = match session {
-            None => "never asked for its runner credential (did it boot? is the orchestrator URL reachable from it?)".to_string(),
-            Some(s) => format!("reached only `{}`", s.phase.as_str()),
-        };
-        if let Some(provider) = f.provider(&instance.provider) {
-            if let Err(e) = provider
-                .terminate(&ProviderInstanceId(instance.provider_id.clone()))
-                .await
-            {
-                tracing::warn!(job = %job.id, instance = %instance.provider_id, error = %e, "cannot terminate a machine that did not start; the sweeper retries");
-            } else {
-                let _ = f
-                    .store
-                    .set_instance_state(instance.id, InstanceState::Terminated)
-                    .await;
-            }
-        }
-        let why = format!(
-            "machine {} {phase} within {}s",
-            instance.provider_id,
-            f.limits.launching_timeout.as_secs()
-        );
-        if job.attempt >= f.limits.max_attempts {
-            self.fail(
-                &job,
-                format!("{why}; gave up after {} attempts", job.attempt),
-            )
-            .await
-        } else {
-            let reason = format!("{why}; relaunching (attempt {})", job.attempt + 1);
-            f.store
-                .apply_event(job.id, JobEvent::Requeue, &reason)
-                .await?;
-            f.wake.notify_one();
-            Ok(Outcome::Requeued(reason))
-        }
+        self.enforce_deadlines(job, instance).await
     }
 }
 
