@@ -47,6 +47,11 @@ pub struct Wait {
     pub wait: Duration,
 }
 
+/// The longest wait a forge's answer is taken at its word for: GitHub's primary window is one
+/// hour, so a `Retry-After` or reset further out is a broken header (or a proxy's) — capped, so
+/// a hostile value cannot overflow a deadline.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(2 * 3600);
+
 /// The wait GitHub asks for when a secondary limit gives no hint: "at least one minute".
 pub const SECONDARY_DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
@@ -71,15 +76,15 @@ pub fn classify(s: &Signals<'_>, now: OffsetDateTime, repeat: u32) -> Option<Wai
     if let Some(secs) = retry_after {
         return Some(Wait {
             kind,
-            wait: Duration::from_secs(secs),
+            wait: Duration::from_secs(secs).min(LONGEST_WAIT),
         });
     }
     if exhausted {
         if let Some(reset) = s.reset.and_then(|v| v.trim().parse::<i64>().ok()) {
-            let secs = (reset - now.unix_timestamp()).max(1);
+            let secs = reset.saturating_sub(now.unix_timestamp()).max(1);
             return Some(Wait {
                 kind,
-                wait: Duration::from_secs(secs as u64),
+                wait: Duration::from_secs(secs.unsigned_abs()).min(LONGEST_WAIT),
             });
         }
     }
@@ -123,6 +128,27 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn absurd_waits_are_capped_not_overflowed() {
+        let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        for (retry_after, reset) in [
+            (Some("99999999999999999"), None),
+            (None, Some("9223372036854775807")),
+            (None, Some("-9223372036854775808")),
+        ] {
+            let s = super::Signals {
+                status: 403,
+                retry_after,
+                remaining: Some("0"),
+                reset,
+                body: "API rate limit exceeded",
+            };
+            let w = super::classify(&s, now, 0).expect("a rate limit");
+            assert!(w.wait <= super::LONGEST_WAIT, "{w:?}");
+            assert!(w.wait >= std::time::Duration::from_secs(1), "{w:?}");
+        }
+    }
+
     use super::*;
 
     fn now() -> OffsetDateTime {

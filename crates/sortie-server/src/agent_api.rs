@@ -510,8 +510,9 @@ async fn follow(
                     && session.job_started_at.is_none()
                 {
                     store
-                        .apply_event(
+                        .apply_event_at(
                             job.id,
+                            session.attempt,
                             JobEvent::Fail,
                             &format!("{reason} — gave up after {} attempts", job.attempt),
                         )
@@ -521,7 +522,7 @@ async fn follow(
                         fleet.metrics.steal();
                     }
                     store
-                        .apply_event(job.id, JobEvent::Requeue, &reason)
+                        .apply_event_at(job.id, session.attempt, JobEvent::Requeue, &reason)
                         .await?;
                     fleet.wake.notify_one();
                 }

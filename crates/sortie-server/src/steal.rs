@@ -175,8 +175,10 @@ pub async fn runner_took(
                 thief.id,
                 thief.key
             );
+            // Only for the attempt whose runner was taken: a second report racing this one
+            // (the agent's, the reconciler's) finds the job moved on and requeues nothing.
             store
-                .apply_event(victim.id, JobEvent::Requeue, &reason)
+                .apply_event_at(victim.id, runner_attempt, JobEvent::Requeue, &reason)
                 .await?;
             fleet.wake.notify_one();
             tracing::info!(job = %victim.id, thief = %thief.id, "stolen runner: replacement launched");

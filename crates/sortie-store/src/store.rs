@@ -93,6 +93,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         reason: &str,
     ) -> Result<Applied, StoreError>;
 
+    /// [`Store::apply_event`], but only while the job is still on `attempt`: once it has moved
+    /// on (requeued by someone else meanwhile), nothing is written and the answer is
+    /// [`Transition::Ignored`](sortie_core::job::Transition::Ignored). For decisions taken about
+    /// one attempt's machine (a stolen runner, a missed deadline, a machine that ended), so two
+    /// of them racing requeue the job once.
+    async fn apply_event_at(
+        &self,
+        job: JobId,
+        attempt: u32,
+        event: JobEvent,
+        reason: &str,
+    ) -> Result<Applied, StoreError>;
+
     /// A job by store id.
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 

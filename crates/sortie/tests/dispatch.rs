@@ -216,12 +216,21 @@ async fn duplicate_and_out_of_order_deliveries_make_no_extra_machine() {
     w.stop().await;
 }
 
-/// GitHub hands a fresh runner any queued job with matching labels: here always the newest, so
-/// runners launched in queue order mostly take another job than their own. Every job still
-/// completes, and each steal costs at most one extra machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stolen_runners_every_job_completes_with_at_most_one_extra_machine_per_steal() {
-    let w = World::start(Db::Sqlite, Machines::Local, "steals").await;
+async fn stolen_runners_every_job_completes_with_at_most_one_extra_machine_per_steal_on_sqlite() {
+    stolen_runners_every_job_completes(Db::Sqlite, "steals-lite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stolen_runners_every_job_completes_with_at_most_one_extra_machine_per_steal_on_postgres() {
+    stolen_runners_every_job_completes(Db::Postgres, "steals-pg").await;
+}
+
+/// GitHub hands a fresh runner any queued job with matching labels: here a random one, so most
+/// runners take another job than their own. Every job still completes, and each steal costs at
+/// most one extra machine.
+async fn stolen_runners_every_job_completes(db: Db, name: &str) {
+    let w = World::start(db, Machines::Local, name).await;
     w.fake.set_assignment(Assignment::Random(7));
     let queued: Vec<u64> = (0..20)
         .map(|_| w.fake.queue_job(REPO, &["self-hosted", "linux"]).id)

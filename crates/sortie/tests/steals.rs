@@ -7,6 +7,7 @@
 
 mod world;
 
+use sortie_store::DeliveryId;
 use sortie_testkit::forge::payloads::github_workflow_job_event;
 use sortie_testkit::forge::FakeJob;
 use world::*;
@@ -53,6 +54,24 @@ impl World {
             .into_iter()
             .map(|h| h.reason)
             .collect()
+    }
+
+    /// Waits until the server has planned delivery `id` (the steal repair is part of it).
+    async fn processed(&self, id: &str) {
+        let id = DeliveryId(id.to_string());
+        eventually(
+            "the delivery is planned",
+            Duration::from_secs(20),
+            || async {
+                let d = self
+                    .store
+                    .get_delivery(sortie_core::forge::Flavor::Github, &id)
+                    .await
+                    .unwrap()?;
+                d.status.processed_at.map(|_| ())
+            },
+        )
+        .await
     }
 
     fn steals(&self) -> f64 {
@@ -124,7 +143,8 @@ async fn a_thief_without_a_machine_gets_the_victim_replaced_at_once(db: Db, name
         w.report_in_progress("steal-1-redo", &a, &b_runner).await,
         202
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    w.processed("steal-1-again").await;
+    w.processed("steal-1-redo").await;
     let b_later = w.store.get_job(b_job.id).await.unwrap().unwrap();
     assert_eq!(b_later.attempt, 2, "{:#?}", w.history(&b_later).await);
     assert_eq!(w.instances_of(&b_later).await.len(), 2);
@@ -163,6 +183,7 @@ async fn the_thiefs_machine_still_coming_up_serves_the_victim(db: Db, name: &str
     let a_machine = w.instances_of(&a_job).await[0].provider_id.clone();
     let b_runner = key_of(&b).runner_name(1);
     assert_eq!(w.report_in_progress("swap-1", &a, &b_runner).await, 202);
+    w.processed("swap-1").await;
 
     let b_history = eventually(
         "B is told who serves it",
@@ -182,7 +203,7 @@ async fn the_thiefs_machine_still_coming_up_serves_the_victim(db: Db, name: &str
             && r.contains(&a_machine)),
         "{b_history:#?}"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Planned already (the repair is part of planning): nothing requeued B since.
     let b_later = w.store.get_job(b_job.id).await.unwrap().unwrap();
     assert_eq!(b_later.attempt, 1, "no replacement: {b_history:#?}");
     assert_eq!(w.recorded_instances().await, 2, "no third machine");

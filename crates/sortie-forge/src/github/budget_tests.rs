@@ -295,3 +295,19 @@ async fn probe_with_a_personal_access_token() {
     assert_eq!(budgets[0].scope, "personal access token");
     assert_eq!(budgets[0].remaining, 5000);
 }
+
+#[tokio::test]
+async fn an_extra_app_not_installed_on_the_organisation_is_passed_over() {
+    let gh = fake().await;
+    // Registered with GitHub, but installed nowhere sortie serves.
+    gh.register_app(SECOND_APP, TEST_APP_PUBLIC_KEY);
+    let clock = Arc::new(ManualClock::new(T0));
+    let forge = forge(&gh, clock.clone(), &[SECOND_APP]);
+    for _ in 0..3 {
+        forge.list_runners(&org()).await.unwrap();
+        assert_eq!(installation_of_last(&gh, "/orgs/acme/actions/runners"), 42);
+    }
+    let cred = forge.runner_credential(&request(5, org())).await.unwrap();
+    assert_eq!(cred.runner_name(), request(5, org()).name);
+    assert_eq!(installation_of_last(&gh, "generate-jitconfig"), 42);
+}

@@ -210,20 +210,44 @@ impl GithubForge {
             Credentials::Token(t) => return op(Self::token_auth(t)).await,
             Credentials::Apps(apps) => self.apps_for(apps, target),
         };
-        self.on_apps(apps, |app| {
-            let op = &op;
-            async move {
-                let first = op(app.auth_for(&self.api, target).await?).await;
-                match first {
-                    Err(ForgeError::Unauthorized { .. }) => {
-                        app.forget(target);
-                        op(app.auth_for(&self.api, target).await?).await
-                    }
-                    other => other,
+        // An App that cannot act for `target` at all (not installed there: its installation
+        // lookup fails) is passed over like a rate-limited one, so an extra App installed on
+        // fewer organisations never stands in the way of the others.
+        let (mut limited, mut unusable) = (None, None);
+        for app in apps {
+            let auth = match app.auth_for(&self.api, target).await {
+                Ok(auth) => auth,
+                Err(e @ ForgeError::RateLimited { .. }) => {
+                    limited.get_or_insert(e);
+                    continue;
                 }
+                Err(e) => {
+                    tracing::debug!(app = app.app_id(), error = %e, "GitHub App cannot act here; trying the next");
+                    unusable.get_or_insert(e);
+                    continue;
+                }
+            };
+            let answer = match op(auth).await {
+                Err(ForgeError::Unauthorized { .. }) => {
+                    app.forget(target);
+                    match app.auth_for(&self.api, target).await {
+                        Ok(auth) => op(auth).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
+            match answer {
+                Err(e @ ForgeError::RateLimited { .. }) => {
+                    tracing::info!(app = app.app_id(), error = %e, "GitHub App rate-limited, trying the next");
+                    limited.get_or_insert(e);
+                }
+                other => return other,
             }
-        })
-        .await
+        }
+        Err(limited.or(unusable).unwrap_or_else(|| ForgeError::Config {
+            message: "no GitHub App configured".into(),
+        }))
     }
 
     /// Runs `op` on each App in turn until one is not rate-limited. When all are, the first

@@ -4,7 +4,7 @@
 
 use super::deadlines::{self, Miss, Phase, Progress, Verdict};
 use super::{Dispatcher, Outcome};
-use sortie_core::job::JobEvent;
+use sortie_core::job::{JobEvent, Transition};
 use sortie_provider::InstanceId as ProviderInstanceId;
 use sortie_store::{Instance, InstanceState, Job, StoreError};
 use std::time::Duration;
@@ -72,7 +72,59 @@ impl Dispatcher {
                     instance.provider_id
                 )))
             }
-            Verdict::Missed(miss) => self.replace(job, instance, miss).await,
+            Verdict::Missed(miss) => {
+                if progress.booted.is_some() {
+                    // The agent's reports may be late or lost: a runner the forge lists busy
+                    // took a job, and a busy runner is never ended from outside.
+                    match self.runner_busy_on_forge(&job).await {
+                        Some(false) => {}
+                        Some(true) => {
+                            f.store
+                                .renew_claim(job.id, &f.replica, limits.launching_timeout)
+                                .await?;
+                            return Ok(Outcome::Nothing(format!(
+                                "machine {} missed a deadline by its agent's reports, but the \
+                                 forge lists its runner busy; left alone",
+                                instance.provider_id
+                            )));
+                        }
+                        None => {
+                            let hold = limits.claim_ttl;
+                            f.store.renew_claim(job.id, &f.replica, hold).await?;
+                            return Ok(Outcome::Nothing(format!(
+                                "machine {} missed a deadline; the forge cannot say whether its \
+                                 runner is busy, asking again in {}s",
+                                instance.provider_id,
+                                hold.as_secs()
+                            )));
+                        }
+                    }
+                }
+                self.replace(job, instance, miss).await
+            }
+        }
+    }
+
+    /// Whether the forge lists the runner of `job`'s current attempt busy: `Some(false)` when it
+    /// is idle, offline or not listed (or no forge is configured to ask), `None` when the forge
+    /// cannot say within 10 s.
+    async fn runner_busy_on_forge(&self, job: &Job) -> Option<bool> {
+        let Some(handle) = self.fleet.forge(job.key.forge()) else {
+            return Some(false);
+        };
+        let Ok(scope) = handle.scope.scope_for(job.key.repo()) else {
+            return Some(false);
+        };
+        let name = job.key.runner_name(job.attempt);
+        let listed =
+            tokio::time::timeout(Duration::from_secs(10), handle.forge.list_runners(&scope)).await;
+        match listed {
+            Ok(Ok(runners)) => Some(runners.iter().any(|r| r.name == name && r.busy)),
+            Ok(Err(e)) => {
+                tracing::warn!(job = %job.id, error = %e, "cannot list runners to check a machine that missed its deadline");
+                None
+            }
+            Err(_) => None,
         }
     }
 
@@ -108,12 +160,28 @@ impl Dispatcher {
             .await
         } else {
             let reason = format!("{why}; relaunching (attempt {})", job.attempt + 1);
-            f.store
-                .apply_event(job.id, JobEvent::Requeue, &reason)
+            let applied = f
+                .store
+                .apply_event_at(job.id, job.attempt, JobEvent::Requeue, &reason)
                 .await?;
+            if !matches!(applied.transition, Transition::To(_)) {
+                // A stolen-runner repair or the agent's report requeued it first.
+                return Ok(Outcome::Nothing(format!(
+                    "not requeued: {}",
+                    describe_unapplied(&applied.transition)
+                )));
+            }
             tracing::warn!(job = %job.id, key = %job.key, %reason, "machine missed its deadline");
             f.wake.notify_one();
             Ok(Outcome::Requeued(reason))
         }
+    }
+}
+
+fn describe_unapplied(t: &Transition) -> String {
+    match t {
+        Transition::Ignored(why) => (*why).to_string(),
+        Transition::Unchanged => "already queued".into(),
+        Transition::To(state) => format!("now {state}"),
     }
 }

@@ -217,6 +217,13 @@ impl Planner {
             }
             apply(self.store.as_ref(), decision).await
         };
+        if planned.is_ok() {
+            // Part of planning the delivery, before it is marked processed: a crash in between
+            // plans it again, and the repair is idempotent (`crate::steal`).
+            if let (Some(fleet), Some((key, runner))) = (&self.fleet, &took) {
+                runner_took(fleet, key, runner).await;
+            }
+        }
         let result = match planned {
             Ok(outcome) => self
                 .store
@@ -230,9 +237,6 @@ impl Planner {
                 tracing::info!(forge = %delivery.forge, delivery = %delivery.id, event = %delivery.event, %outcome, "delivery planned");
                 // A job may be queued now: start the dispatcher instead of waiting for its poll.
                 if let Some(fleet) = &self.fleet {
-                    if let Some((key, runner)) = took {
-                        runner_took(fleet, &key, &runner).await;
-                    }
                     fleet.wake.notify_one();
                 }
                 true

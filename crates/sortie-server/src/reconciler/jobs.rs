@@ -226,5 +226,6 @@ impl Reconciler {
 /// A listed job to recover: queued (not waiting for an approval — the planner ignores `waiting`
 /// too) and held by the forge at least `grace`.
 pub(super) fn due(job: &QueuedJob, grace: Duration, now: OffsetDateTime) -> bool {
-    job.status == "queued" && job.created_at.is_none_or(|at| at + grace <= now)
+    // `now - at` rather than `at + grace`: a far-future time from the forge cannot overflow.
+    job.status == "queued" && job.created_at.is_none_or(|at| now - at >= grace)
 }

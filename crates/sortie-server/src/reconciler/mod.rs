@@ -406,6 +406,12 @@ impl Reconciler {
                         report.stopped = Some("shutting down".into());
                         break;
                     }
+                    // A long pass must not outlive its lease: renew it per repository, and
+                    // stop when another replica has taken over.
+                    if let Err(why) = self.hold_lease(flavor).await {
+                        report.stopped = Some(why);
+                        break;
+                    }
                     if !self
                         .recover_queued(forge, &repo, &snap.waiting, report)
                         .await

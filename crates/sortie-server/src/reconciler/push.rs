@@ -177,7 +177,7 @@ impl Reconciler {
         !jobs.is_empty()
             && jobs
                 .iter()
-                .any(|j| j.created_at.is_none_or(|at| at + self.options.grace <= now))
+                .any(|j| j.created_at.is_none_or(|at| now - at >= self.options.grace))
     }
 
     /// The commits of the forge's `push` jobs and stored `push` deliveries; `None` (with the

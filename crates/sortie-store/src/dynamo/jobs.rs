@@ -246,6 +246,7 @@ fn state_update(
 pub(super) async fn apply_event(
     st: &DynamoStore,
     id: JobId,
+    at_attempt: Option<u32>,
     event: JobEvent,
     reason: &str,
 ) -> Result<Applied, StoreError> {
@@ -255,6 +256,13 @@ pub(super) async fn apply_event(
             .ok_or(StoreError::JobNotFound(id))?;
         let job = item::job(&it)?;
         let version = item::get_i64(&it, "version")?;
+        if at_attempt.is_some_and(|a| a != job.attempt) {
+            // The write below is conditional on `version`: a requeue racing this read fails it.
+            return Ok(Applied {
+                job,
+                transition: Transition::Ignored(crate::types::MOVED_ON),
+            });
+        }
         let transition = job.state.apply(event);
         let Transition::To(next) = transition else {
             // Nothing changes: no write, nothing to record.

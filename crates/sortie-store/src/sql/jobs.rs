@@ -148,6 +148,7 @@ async fn by_key_in(conn: &mut AnyConnection, key: &JobKey) -> Result<Option<Job>
 pub(super) async fn apply_event(
     s: &SqlStore,
     id: JobId,
+    at_attempt: Option<u32>,
     event: JobEvent,
     reason: &str,
 ) -> Result<Applied, StoreError> {
@@ -166,6 +167,12 @@ pub(super) async fn apply_event(
         .await
         .map_err(StoreError::query("reading a job"))?;
     let job = rows::job(&row.ok_or(StoreError::JobNotFound(id))?)?;
+    if at_attempt.is_some_and(|a| a != job.attempt) {
+        return Ok(Applied {
+            job,
+            transition: Transition::Ignored(crate::types::MOVED_ON),
+        });
+    }
     let transition = job.state.apply(event);
     let Transition::To(next) = transition else {
         // Nothing changes: no write, nothing to record.

@@ -77,7 +77,17 @@ impl Store for SqlStore {
         event: JobEvent,
         reason: &str,
     ) -> Result<Applied, StoreError> {
-        jobs::apply_event(self, job, event, reason).await
+        jobs::apply_event(self, job, None, event, reason).await
+    }
+
+    async fn apply_event_at(
+        &self,
+        job: JobId,
+        attempt: u32,
+        event: JobEvent,
+        reason: &str,
+    ) -> Result<Applied, StoreError> {
+        jobs::apply_event(self, job, Some(attempt), event, reason).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -139,3 +139,7 @@ pub struct ClaimedJob {
     /// The claim: renew it before `expires_at`, release it when done.
     pub claim: Claim,
 }
+
+/// Why [`Store::apply_event_at`](crate::Store::apply_event_at) did nothing: the job is no longer
+/// on the attempt the caller decided about.
+pub const MOVED_ON: &str = "the job moved on to another attempt";

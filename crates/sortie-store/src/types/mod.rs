@@ -12,7 +12,9 @@ pub use fleet::{
     Instance, InstanceFilter, InstanceState, NewInstance, NewRegistration, Pool, Registration,
     RegistrationState,
 };
-pub use job::{Applied, Claim, ClaimedJob, HistoryEntry, Job, JobCreate, JobFilter, NewJob};
+pub use job::{
+    Applied, Claim, ClaimedJob, HistoryEntry, Job, JobCreate, JobFilter, NewJob, MOVED_ON,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -158,6 +158,7 @@ conformance!(
     jobs::job_fields_round_trip,
     jobs::transitions_are_recorded_with_reasons,
     jobs::terminal_states_absorb_events,
+    jobs::an_event_for_a_past_attempt_is_ignored,
     jobs::unknown_job_is_an_error,
     jobs::list_filters_by_state,
     jobs::create_then_applies_the_first_event,

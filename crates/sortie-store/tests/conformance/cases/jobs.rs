@@ -150,6 +150,46 @@ pub async fn terminal_states_absorb_events(h: Harness) {
     );
 }
 
+/// Two decisions about one attempt's machine (a stolen runner reported by the webhook and by the
+/// agent) requeue the job once: the second finds it moved on.
+pub async fn an_event_for_a_past_attempt_is_ignored(h: Harness) {
+    let s = &h.store;
+    let job = s.create_job(&new_job(1)).await.unwrap().into_job();
+    s.apply_event(job.id, JobEvent::Launch, "launched")
+        .await
+        .unwrap();
+    let first = s
+        .apply_event_at(job.id, 1, JobEvent::Requeue, "runner taken")
+        .await
+        .unwrap();
+    assert_eq!(first.transition, Transition::To(JobState::Queued));
+    assert_eq!(first.job.attempt, 2);
+    s.apply_event(job.id, JobEvent::Launch, "launched again")
+        .await
+        .unwrap();
+    let second = s
+        .apply_event_at(job.id, 1, JobEvent::Requeue, "runner taken, said again")
+        .await
+        .unwrap();
+    assert_eq!(
+        second.transition,
+        Transition::Ignored(sortie_store::MOVED_ON)
+    );
+    assert_eq!(
+        (second.job.state, second.job.attempt),
+        (JobState::Launching, 2)
+    );
+    assert_eq!(s.job_history(job.id).await.unwrap().len(), 4);
+    let current = s
+        .apply_event_at(job.id, 2, JobEvent::Requeue, "deadline missed")
+        .await
+        .unwrap();
+    assert_eq!(
+        (current.job.state, current.job.attempt),
+        (JobState::Queued, 3)
+    );
+}
+
 pub async fn unknown_job_is_an_error(h: Harness) {
     let err = h
         .store
