@@ -3,7 +3,7 @@
 //! ```text
 //! token (env, file, SSM) ─► POST bootstrap ─► AgentConfig ─► report booted
 //!   ─► git credentials (when git is installed) ─► start the runner ─► report registered
-//!   ─► supervise: job_started (from the runner's output), heartbeat every N s (stop=true ends it),
+//!   ─► supervise: job_started (from the runner's output), heartbeat every N s (stop=true on two in a row ends an idle runner),
 //!      max runtime (kills it) ─► report finished ─► power off ─► exit with the runner's code
 //! ```
 //!
@@ -191,12 +191,12 @@ async fn serve_job(
         }
     };
     tracing::info!(kind = process.kind(), "runner started");
-    let stop = reporter.phase(AgentPhase::Registered, deadline).await.stop;
-    if stop {
-        process.terminate();
-    }
+    // A "stop" here is not acted on at once: the runner is live on the forge and may be taking
+    // a job right now; the next heartbeat decides (see `supervise`).
+    let stop_asked = reporter.phase(AgentPhase::Registered, deadline).await.stop;
     let heartbeat = Duration::from_secs(config.heartbeat_interval_secs.max(1));
-    let ending = supervise::supervise(&mut process, reporter, heartbeat, deadline, stop).await;
+    let ending =
+        supervise::supervise(&mut process, reporter, heartbeat, deadline, stop_asked).await;
     let (code, message) = match ending {
         Ending::Exited(code) => (code, None),
         Ending::Stopped(code) => (code, Some("stopped: the orchestrator said the job is over")),

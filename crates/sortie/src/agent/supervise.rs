@@ -33,17 +33,22 @@ enum Cause {
     Signal,
 }
 
-/// Drives `runner` until it exits. `already_stopped` means the orchestrator said stop before
-/// supervision began (the runner was told to terminate already).
+/// Drives `runner` until it exits. `stop_asked` means the orchestrator already said stop (in
+/// its answer to `registered`): the first heartbeat that says so again ends an idle runner.
 pub(crate) async fn supervise(
     runner: &mut RunnerProcess,
     reporter: &Reporter,
     heartbeat: Duration,
     deadline: Instant,
-    already_stopped: bool,
+    stop_asked: bool,
 ) -> Ending {
-    let mut cause = already_stopped.then_some(Cause::Stop);
+    let mut cause: Option<Cause> = None;
     let mut job_reported = false;
+    // A heartbeat answered "stop" while the runner was idle. Acted on only when the next one
+    // says so too: the runner may have taken a job while that heartbeat was in flight (its
+    // `job_started` report then makes the orchestrator answer "go on"), and a runner that took
+    // a job is never ended for being idle.
+    let mut stop_asked = stop_asked;
     let mut ticks = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline_passed = tokio::time::sleep_until(deadline);
@@ -77,11 +82,13 @@ pub(crate) async fn supervise(
                 runner.terminate();
             }
             _ = ticks.tick(), if cause.is_none() => {
-                if reporter.heartbeat().await.stop {
+                let stop = reporter.heartbeat().await.stop;
+                if stop && (stop_asked || job_reported) {
                     tracing::info!("the orchestrator says the job is over; ending the runner");
                     cause = Some(Cause::Stop);
                     runner.terminate();
                 }
+                stop_asked = stop;
             }
         }
     }

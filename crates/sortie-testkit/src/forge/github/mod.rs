@@ -387,6 +387,12 @@ impl FakeGithub {
         lock(&self.state).sim.set_assignment(a);
     }
 
+    /// Loses each webhook from now on with probability `percent` / 100 (recorded as failed,
+    /// ready to be redelivered), reproducibly from `seed`; 0 turns it off.
+    pub fn lose_share_of_webhooks(&self, percent: u64, seed: u64) {
+        lock(&self.state).sim.hooks.lose_share(percent, seed);
+    }
+
     /// Sends up to `n` webhooks at once, as GitHub does (no order guaranteed); 1, the default,
     /// sends them one by one in the order they were made.
     pub fn set_delivery_concurrency(&self, n: usize) {

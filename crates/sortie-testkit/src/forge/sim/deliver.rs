@@ -82,6 +82,10 @@ pub(crate) struct Hooks {
     kind: HookKind,
     target: Option<(String, String)>,
     lose_next: usize,
+    /// Each delivery (redeliveries too) is lost with this probability in percent, drawn from
+    /// the seed in `loss_rng`.
+    loss_percent: u64,
+    loss_rng: u64,
     deliveries: Vec<Delivery>,
     guid_state: u64,
     pub tx: Option<mpsc::UnboundedSender<WorkerMsg>>,
@@ -97,6 +101,8 @@ impl Hooks {
             kind,
             target: None,
             lose_next: 0,
+            loss_percent: 0,
+            loss_rng: 0,
             deliveries: Vec::new(),
             guid_state: seed,
             tx: None,
@@ -112,6 +118,13 @@ impl Hooks {
     /// The next `n` deliveries are recorded as failed and never sent.
     pub(crate) fn lose_next(&mut self, n: usize) {
         self.lose_next = n;
+    }
+
+    /// From now on each delivery is lost with probability `percent` / 100, reproducibly from
+    /// `seed` (0 turns it off).
+    pub(crate) fn lose_share(&mut self, percent: u64, seed: u64) {
+        self.loss_percent = percent.min(100);
+        self.loss_rng = seed;
     }
 
     pub(crate) fn deliveries(&self) -> &[Delivery] {
@@ -193,7 +206,9 @@ impl Hooks {
         let (url, secret) = self.target.clone()?;
         let hook = self.sign(event, &guid, &secret, body);
         let id = self.deliveries.len() as u64 + 1;
-        let lost = self.lose_next > 0;
+        let drawn =
+            self.loss_percent > 0 && splitmix64(&mut self.loss_rng) % 100 < self.loss_percent;
+        let lost = self.lose_next > 0 || drawn;
         self.lose_next = self.lose_next.saturating_sub(1);
         self.deliveries.push(Delivery {
             id,
