@@ -1,6 +1,7 @@
 //! `sortie bench ingest`: start the real server in this process on loopback, fire signed
 //! `workflow_job` deliveries from many concurrent connections, print accepted/s and latency.
-//! `sortie bench dispatch` (webhook accepted → launch call) is in `crate::bench_dispatch`.
+//! `sortie bench dispatch` (webhook accepted → launch call) is in `crate::bench_dispatch`,
+//! `sortie bench reconcile` (lost webhooks and stolen runners) in `crate::bench_reconcile`.
 //! Benchmarks print figures; nothing here asserts timing.
 
 use anyhow::{bail, Context, Result};
@@ -30,6 +31,9 @@ enum BenchCommand {
     Ingest(IngestArgs),
     /// Dispatch end to end: webhook accepted → provider launch call issued (local provider).
     Dispatch(crate::bench_dispatch::DispatchArgs),
+    /// Reconcile simulation: jobs with lost webhooks and stolen runners → time until each has a
+    /// machine, machines per job.
+    Reconcile(crate::bench_reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             runtime.block_on(ingest(a))
         }
         BenchCommand::Dispatch(a) => crate::bench_dispatch::run(a),
+        BenchCommand::Reconcile(a) => crate::bench_reconcile::run(a),
     }
 }
 

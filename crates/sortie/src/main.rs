@@ -4,6 +4,7 @@
 mod agent;
 mod bench_cmd;
 mod bench_dispatch;
+mod bench_reconcile;
 mod config_cmd;
 mod demo_cmd;
 mod jobs_cmd;
