@@ -99,23 +99,18 @@ fn chooser(steal_pct: u64, seed: u64) -> Chooser {
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn line(name: &str, mut v: Vec<f64>) {
-    v.sort_by(|a, b| a.total_cmp(b));
+/// One figure line: seconds, nearest-rank percentiles as `sortie bench dispatch` prints them.
+fn line(name: &str, seconds: Vec<f64>) {
+    let mut v: Vec<Duration> = seconds.into_iter().map(Duration::from_secs_f64).collect();
+    v.sort();
+    let at = |p: f64| crate::bench_cmd::percentile(&v, p).as_secs_f64();
     println!(
         "{name:<44} n={:<5} p50 {:>7.2} s  p90 {:>7.2} s  p99 {:>7.2} s  max {:>7.2} s",
         v.len(),
-        percentile(&v, 50.0),
-        percentile(&v, 90.0),
-        percentile(&v, 99.0),
-        v.last().copied().unwrap_or(f64::NAN)
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        v.last().map_or(0.0, Duration::as_secs_f64)
     );
 }
 

@@ -262,14 +262,7 @@ async fn stolen_runners_every_job_completes(db: Db, name: &str) {
     )
     .await;
     let machines: usize = w.machines_by_job().await.values().sum();
-    let steals = w.replicas[0]
-        .fleet
-        .metrics
-        .render()
-        .lines()
-        .find(|l| l.starts_with("sortie_job_steals"))
-        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .unwrap_or(0.0) as usize;
+    let steals = w.steals() as usize;
     eprintln!(
         "{machines} machines for {} jobs, {steals} steals",
         jobs.len()

@@ -73,17 +73,6 @@ impl World {
         )
         .await
     }
-
-    fn steals(&self) -> f64 {
-        self.replicas[0]
-            .fleet
-            .metrics
-            .render()
-            .lines()
-            .find(|l| l.starts_with("sortie_job_steals"))
-            .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    }
 }
 
 /// B waits on its machine; A, whose `queued` webhook was lost (so it has no machine), is reported

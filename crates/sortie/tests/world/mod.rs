@@ -126,6 +126,18 @@ env = {{ SORTIE_AGENT_RUNNER = "fake" }}
 }
 
 impl World {
+    /// `sortie_job_steals_total` as replica 0 counts it.
+    pub fn steals(&self) -> f64 {
+        self.replicas[0]
+            .fleet
+            .metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with("sortie_job_steals"))
+            .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+
     pub async fn start(db: Db, machines: Machines, name: &str) -> World {
         World::start_with(db, machines, name, "").await
     }
